@@ -1,0 +1,153 @@
+// CPU backend runtime: one worker thread per Node environment runs submitted work in order.
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "../kernels/runtime.h"
+
+namespace mixt {
+namespace {
+
+class CpuBackend;
+
+class CpuFence : public Fence {
+ public:
+  CpuFence(std::shared_ptr<CpuBackend> b, uint64_t ticket) : backend_(std::move(b)), ticket_(ticket) {}
+  void wait() override;
+
+ private:
+  std::shared_ptr<CpuBackend> backend_;
+  uint64_t ticket_;
+};
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend() : Backend(-1) { worker_ = std::thread([this] { loop(); }); }
+  ~CpuBackend() override {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+      cv_.notify_all();
+    }
+    // The worker drains the queue first (queued frees run too). If the last reference died inside a
+    // queued closure, this runs on the worker itself, which then finishes on its own.
+    if (std::this_thread::get_id() == worker_.get_id())
+      worker_.detach();
+    else
+      worker_.join();
+  }
+
+  void submit(const char* op, std::function<void(const Stream&)> fn) override {
+    std::lock_guard<std::mutex> g(mu_);
+    queue_.push_back({op, std::move(fn)});
+    enqueued_++;
+    cv_.notify_all();
+  }
+
+  std::shared_ptr<Fence> fence() override {
+    std::lock_guard<std::mutex> g(mu_);
+    return std::make_shared<CpuFence>(std::static_pointer_cast<CpuBackend>(shared_from_this()), enqueued_);
+  }
+
+  void upload_fresh(void* dst, const void* src, size_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+
+  std::shared_ptr<Fence> stage_out(const void* src, std::shared_ptr<HostStage> stage, size_t bytes) override {
+    submit("copy_out", [src, stage, bytes](const Stream&) {
+      if (bytes) std::memcpy(stage->ptr, src, bytes);
+    });
+    return fence();
+  }
+
+  void stage_in(void* dst, std::shared_ptr<HostStage> stage, size_t bytes, std::shared_ptr<Fence> after) override {
+    submit("copy_in", [dst, stage, bytes, after](const Stream&) {
+      if (after) after->wait();
+      if (bytes) std::memcpy(dst, stage->ptr, bytes);
+    });
+  }
+
+  // Blocks until every item up to `ticket` ran; then throws the first error recorded since the last
+  // report (and clears it, so one failure is reported once).
+  void wait(uint64_t ticket) {
+    std::unique_lock<std::mutex> g(mu_);
+    done_cv_.wait(g, [&] { return completed_ >= ticket; });
+    if (!error_code_.empty()) {
+      Error e(error_code_, error_message_);
+      error_code_.clear();
+      error_message_.clear();
+      throw e;
+    }
+  }
+
+ protected:
+  void* raw_alloc(size_t bytes) override {
+    void* p = nullptr;
+    // 64-byte alignment for vector loads; aligned_alloc needs a size that is a multiple of it.
+    if (posix_memalign(&p, 64, (bytes + 63) & ~size_t(63)) != 0) p = nullptr;
+    return p;
+  }
+  void raw_free_ordered(void* ptr) override {
+    submit("free", [ptr](const Stream&) { std::free(ptr); });
+  }
+
+ private:
+  struct Item {
+    const char* op;
+    std::function<void(const Stream&)> fn;
+  };
+
+  void loop() {
+    Stream s;
+    s.device = -1;
+    for (;;) {
+      Item item;
+      {
+        std::unique_lock<std::mutex> g(mu_);
+        cv_.wait(g, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        item = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      std::string code, msg;
+      try {
+        item.fn(s);
+      } catch (const Error& e) {
+        code = e.code;
+        msg = std::string(item.op) + ": " + e.what();
+      } catch (const std::bad_alloc&) {
+        code = "ERR_OOM";
+        msg = std::string(item.op) + ": out of host memory";
+      } catch (const std::exception& e) {
+        code = "ERR_NATIVE";
+        msg = std::string(item.op) + ": " + e.what();
+      }
+      item.fn = nullptr;  // drop captures before signalling completion
+      std::lock_guard<std::mutex> g(mu_);
+      if (!code.empty() && error_code_.empty()) {
+        error_code_ = code;
+        error_message_ = msg;
+      }
+      completed_++;
+      done_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::deque<Item> queue_;
+  uint64_t enqueued_ = 0, completed_ = 0;
+  bool stop_ = false;
+  std::string error_code_, error_message_;
+  std::thread worker_;
+};
+
+void CpuFence::wait() { backend_->wait(ticket_); }
+
+}  // namespace
+
+std::shared_ptr<Backend> make_cpu_backend() { return std::make_shared<CpuBackend>(); }
+
+}  // namespace mixt
