@@ -95,7 +95,7 @@ class CpuBackend : public Backend {
 
  private:
   struct Item {
-    const char* op;
+    std::string op;
     std::function<void(const Stream&)> fn;
   };
 
@@ -116,13 +116,13 @@ class CpuBackend : public Backend {
         item.fn(s);
       } catch (const Error& e) {
         code = e.code;
-        msg = std::string(item.op) + ": " + e.what();
+        msg = item.op + ": " + e.what();
       } catch (const std::bad_alloc&) {
         code = "ERR_OOM";
-        msg = std::string(item.op) + ": out of host memory";
+        msg = item.op + ": out of host memory";
       } catch (const std::exception& e) {
         code = "ERR_NATIVE";
-        msg = std::string(item.op) + ": " + e.what();
+        msg = item.op + ": " + e.what();
       }
       item.fn = nullptr;  // drop captures before signalling completion
       std::lock_guard<std::mutex> g(mu_);

@@ -1,0 +1,80 @@
+// Types of the native addon (build/Release/mixt.node). Only lib/core/native.ts loads it; everything
+// else goes through lib/ops, which validates arguments before calling these.
+// Devices are numbers here: -1 is the CPU, 0..n-1 are CUDA ordinals. Dtypes are codes:
+// 0 f32, 1 f64, 2 bf16, 3 i32.
+
+export interface NativeHandle {
+  readonly nbytes: number;
+  dispose(): void;
+  view(shape: number[], elementOffset: number, dtype?: number): NativeHandle;
+  read(): Promise<ArrayBuffer>;
+}
+
+export interface NativeMemoryStats {
+  tensors: number;
+  bytes: number;
+  peakBytes: number;
+  allocations: number;
+}
+
+export interface NativeCudaDevice {
+  index: number;
+  name: string;
+  totalMemory: number;
+  freeMemory?: number;
+  computeCapability: string;
+  multiprocessors: number;
+  l2Bytes: number;
+  sharedMemoryPerBlock: number;
+}
+
+export interface NativeCudaStatus {
+  compiled: boolean;
+  usable: boolean;
+  reason: string;
+  driverVersion: number;
+  runtimeVersion: number;
+  devices: NativeCudaDevice[];
+}
+
+export interface NativeBuildInfo {
+  version: string;
+  cuda: boolean;
+  cudaArchs: string;
+  napiVersion: number;
+  compiler: string;
+  cpuThreads: number;
+}
+
+type H = NativeHandle;
+
+export interface Binding {
+  setErrorClass(cls: new (message: string, code: string) => Error): void;
+  buildInfo(): NativeBuildInfo;
+  cudaStatus(): NativeCudaStatus;
+
+  // tensors
+  empty(device: number, dtype: number, shape: number[]): H;
+  fromBuffer(device: number, dtype: number, shape: number[], data: ArrayBufferView): H;
+  copy(src: H, dst: H): void;
+  memory(): Record<string, NativeMemoryStats>;
+  resetPeak(): void;
+  sync(): Promise<void>;
+
+  // elementwise (native/kernels/elementwise.h)
+  binary(op: number, a: H, b: H, out: H): void;
+  unary(op: number, x: H, out: H): void;
+  axpby(alpha: number, x: H, beta: number, y: H | null, out: H): void;
+  cast(x: H, out: H): void;
+  fill(out: H, value: number): void;
+
+  // random (native/kernels/random.h)
+  random(out: H, seedLo: number, seedHi: number, offsetLo: number, offsetHi: number, normal: boolean, a: number, b: number): void;
+
+  // reduce (native/kernels/reduce.h)
+  reduce(op: number, x: H, outer: number, n: number, inner: number, out: H): void;
+  assertFinite(x: H, name: string): void;
+
+  // matmul (native/kernels/matmul.h)
+  matmul(a: H, b: H, c: H, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+}

@@ -1,0 +1,53 @@
+// Seeded counter-based generator state: (seed, offset). A fill of n values uses Philox blocks
+// [offset, offset + ceil(n/4)) and advances the offset, on any device, so the same seed gives the
+// same numbers on CPU and CUDA. The state is two integers: checkpoints save and restore it.
+import { checkNumber } from './check';
+
+export interface GeneratorState {
+  seed: number;
+  offset: number;
+}
+
+export class Generator {
+  #seed: number;
+  #offset = 0;
+
+  constructor(seed = 0) {
+    this.#seed = checkNumber('Generator', 'seed', seed, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
+  }
+  get seed(): number {
+    return this.#seed;
+  }
+  get offset(): number {
+    return this.#offset;
+  }
+  // Claims the blocks for n values; returns the offset to fill from.
+  take(n: number): number {
+    const at = this.#offset;
+    this.#offset += Math.ceil(n / 4);
+    return at;
+  }
+  state(): GeneratorState {
+    return { seed: this.#seed, offset: this.#offset };
+  }
+  setState(s: GeneratorState): void {
+    this.#seed = checkNumber('Generator.setState', 'seed', s?.seed, { integer: true, min: 0 });
+    this.#offset = checkNumber('Generator.setState', 'offset', s?.offset, { integer: true, min: 0 });
+  }
+}
+
+let defaultGen = new Generator(0);
+
+export function defaultGenerator(): Generator {
+  return defaultGen;
+}
+
+// Reseeds the default generator (as torch.manual_seed).
+export function manualSeed(seed: number): Generator {
+  defaultGen = new Generator(seed);
+  return defaultGen;
+}
+
+export function splitU64(v: number): [number, number] {
+  return [v % 0x100000000, Math.floor(v / 0x100000000)];
+}
