@@ -7,6 +7,12 @@ import { DType, HostArray, dtypeBytes, dtypeCode, hostArrayOf } from './dtype';
 import { DisposedError, rangeError, typeError } from './errors';
 import { native } from './native';
 
+// Node >= 20 defines Symbol.dispose in its main realm; other realms (vm contexts, some test
+// runners) may not, and `using` needs it.
+if (typeof (Symbol as { dispose?: symbol }).dispose !== 'symbol') {
+  Object.defineProperty(Symbol, 'dispose', { value: Symbol.for('Symbol.dispose') });
+}
+
 const finalizer = new FinalizationRegistry<NativeHandle>((h) => h.dispose());
 
 export class Tensor {
