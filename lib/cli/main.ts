@@ -1,6 +1,11 @@
 // The `mixt` command line.
 import { Command } from 'commander';
+import { compareCommand } from './compare';
+import { dataCommand } from './data';
+import { evalCommand } from './eval';
 import { printInspect } from './inspect';
+import { sampleCommand } from './sample';
+import { trainCommand } from './train';
 
 export function program(): Command {
   const p = new Command();
@@ -9,6 +14,11 @@ export function program(): Command {
     .description('build flags, CUDA archs, devices, driver and runtime versions, and why CUDA is unusable if so')
     .option('--json', 'one JSON document')
     .action((o: { json?: boolean }) => printInspect(!!o.json));
+  p.addCommand(trainCommand());
+  p.addCommand(sampleCommand());
+  p.addCommand(evalCommand());
+  p.addCommand(compareCommand());
+  p.addCommand(dataCommand());
   return p;
 }
 

@@ -1,0 +1,31 @@
+// Shared CLI plumbing: option parsing helpers and device selection that says what it chose.
+import { InvalidArgumentError } from 'commander';
+import { DeviceChoice, chooseDevice } from '../core/device';
+
+export function intOption(name: string, min = 1) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, received "${v}"`);
+    return n;
+  };
+}
+
+export function numberOption(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${name} must be a number >= ${min}, received "${v}"`);
+    return n;
+  };
+}
+
+export function pickDevice(spec: string | undefined, quiet = false): DeviceChoice {
+  const c = chooseDevice(spec ?? 'auto', '--device');
+  if (!quiet) process.stderr.write(`mixt: device ${c.device} (${c.reason})\n`);
+  return c;
+}
+
+export function deviceName(c: DeviceChoice): string {
+  return c.device.isCuda ? c.reason.replace(/^CUDA usable: /, '') : 'cpu';
+}
+
+export const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));

@@ -1,0 +1,205 @@
+// The model: token embedding (shared), blocks, per-modality final norm, LM head, and a fused,
+// chunked LM-head cross-entropy whose loss and accuracy are reported per modality.
+import { Device } from '../core/device';
+import { DType } from '../core/dtype';
+import { Generator } from '../core/random';
+import { Tensor } from '../core/tensor';
+import { Batch } from '../nn/batch';
+import { InitContext, normalInit } from '../nn/init';
+import { Block, MoTBlock } from '../nn/mot_block';
+import { ModalityNorm } from '../nn/norm';
+import { Parameter } from '../nn/parameter';
+import {
+  cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, scatterRows, tensor,
+} from '../ops';
+import { ModelConfig, validateConfig } from './config';
+
+export interface ModelOptions {
+  device: Device;
+  masterDtype?: DType; // f32 (f64 on the CPU for gradient checks)
+  computeDtype?: DType; // bf16 on CUDA, the master dtype on the CPU
+  seed?: number;
+}
+
+// What a training micro-batch needs on the device, in original token order.
+export interface StepInputs {
+  batch: Batch;
+  tokens: Int32Array;
+  targets: Int32Array; // -1: no target
+  targetModality: Int32Array;
+  lossWeights: Float32Array; // dLoss per token (0 where no target): weights / normaliser / accumulation
+}
+
+export interface StepStats {
+  lossSums: Tensor; // f32 [M] per-modality sums of token losses
+  counts: Tensor; // f32 [M] targets per modality
+  correct: Tensor; // f32 [M] correct argmax predictions per modality
+  dispose(): void;
+}
+
+interface Saved {
+  ids: Tensor; // grouped token ids
+  targets: Tensor; // grouped targets
+  dLoss: Tensor; // grouped loss weights
+  hidden: Tensor; // final-normed hidden, grouped
+  lse: Tensor;
+  batch: Batch;
+}
+
+export class Model {
+  readonly cfg: ModelConfig;
+  readonly device: Device;
+  readonly masterDtype: DType;
+  readonly computeDtype: DType;
+  readonly embed: Parameter;
+  readonly blocks: Block[];
+  readonly finalNorm: ModalityNorm;
+  readonly head: Parameter;
+  #saved: Saved | null = null;
+
+  constructor(cfg: ModelConfig, opts: ModelOptions) {
+    this.cfg = validateConfig(cfg);
+    this.device = opts.device;
+    this.masterDtype = opts.masterDtype ?? 'f32';
+    this.computeDtype = opts.computeDtype ?? (this.device.isCuda ? 'bf16' : this.masterDtype);
+    const init: InitContext = { generator: new Generator(opts.seed ?? 0), device: this.device, masterDtype: this.masterDtype };
+    const M = cfg.modalities.length;
+    this.embed = new Parameter('embed.weight', normalInit(init, [cfg.vocabSize, cfg.dModel], 0.02), 'embedding', this.computeDtype);
+    this.blocks = cfg.blocks.map((kind, i) => this.makeBlock(kind, i, init));
+    this.finalNorm = new ModalityNorm('final_norm', cfg.normKind, M, cfg.dModel, init, this.computeDtype);
+    this.head = cfg.tieEmbeddings
+      ? this.embed
+      : new Parameter('lm_head.weight', normalInit(init, [cfg.vocabSize, cfg.dModel], 0.02), 'matrix', this.computeDtype);
+  }
+
+  private makeBlock(kind: ModelConfig['blocks'][number], i: number, init: InitContext): Block {
+    const c = this.cfg;
+    const common = {
+      dModel: c.dModel, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffnHidden: c.ffnHidden,
+      normKind: c.normKind, placement: c.placement, qkNorm: c.qkNorm, ropeTheta: c.ropeTheta, layers: c.layers,
+    };
+    switch (kind) {
+      case 'mot':
+        return new MoTBlock(`layers.${i}`, { ...common, modalities: c.modalities.length }, init, this.computeDtype);
+      case 'dense':
+        return new MoTBlock(`layers.${i}`, { ...common, modalities: 1 }, init, this.computeDtype);
+    }
+  }
+
+  get modalities(): number {
+    return this.cfg.modalities.length;
+  }
+
+  parameters(): Parameter[] {
+    const ps = [this.embed, ...this.blocks.flatMap((b) => b.parameters()), ...this.finalNorm.parameters()];
+    if (this.head !== this.embed) ps.push(this.head);
+    return ps;
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.zeroGrad();
+  }
+
+  // Grouped-order hidden states after the final norm.
+  private trunk(batch: Batch, ids: Tensor): Tensor {
+    let x = gatherRows(this.embed.compute, ids);
+    for (const b of this.blocks) {
+      const y = b.forward(x, batch);
+      x.dispose();
+      x = y;
+    }
+    const h = this.finalNorm.forward(x, batch.rowIds(this.modalities));
+    x.dispose();
+    return h;
+  }
+
+  // Forward with the loss; saves what backward() needs. Statistics stay on the device.
+  forward(inp: StepInputs): StepStats {
+    this.clearSaved();
+    const { batch } = inp;
+    const dev = { device: this.device };
+    const up = (a: Int32Array) => tensor(a, [a.length], { dtype: 'i32', ...dev });
+    const grouped = (t: Tensor) => {
+      const g = batch.toGrouped(t);
+      t.dispose();
+      return g;
+    };
+    const ids = grouped(up(inp.tokens));
+    const targets = grouped(up(inp.targets));
+    const tmod = grouped(up(inp.targetModality));
+    const dLoss = grouped(tensor(inp.lossWeights, [inp.lossWeights.length], { dtype: 'f32', ...dev }));
+    const hidden = this.trunk(batch, ids);
+    const { loss, lse, correct } = lmHeadCrossEntropy(hidden, this.head.compute, targets);
+    const valid = up(Int32Array.from(inp.targets, (t) => (t >= 0 ? 1 : 0)));
+    const validG = grouped(valid);
+    const M = this.modalities;
+    const l = groupSum(loss, tmod, M, { mask: validG });
+    const correctF = cast(correct, 'f32');
+    const c = groupSum(correctF, tmod, M, { mask: validG });
+    for (const t of [loss, correct, correctF, validG, tmod, c.counts]) t.dispose();
+    this.#saved = { ids, targets, dLoss, hidden, lse, batch };
+    return {
+      lossSums: l.sums,
+      counts: l.counts,
+      correct: c.sums,
+      dispose() {
+        l.sums.dispose();
+        l.counts.dispose();
+        c.sums.dispose();
+      },
+    };
+  }
+
+  // Backward from the weighted loss sum(lossWeights * loss); accumulates parameter gradients.
+  backward(): void {
+    const s = this.#saved;
+    if (!s) throw new Error('Model.backward: no forward to go back through');
+    const headGrad = this.head.grad ?? undefined;
+    const { dh, dw } = lmHeadCrossEntropyBackward(s.hidden, this.head.compute, s.targets, s.lse, s.dLoss, headGrad ? { dw: headGrad } : {});
+    if (!headGrad) this.head.grad = dw;
+    let dx = this.finalNorm.backward(dh);
+    dh.dispose();
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const d = this.blocks[i].backward(dx);
+      dx.dispose();
+      dx = d;
+    }
+    const e = this.embed;
+    if (e.grad) scatterRows(dx, s.ids, this.cfg.vocabSize, { accumulate: true, out: e.grad });
+    else e.grad = scatterRows(dx, s.ids, this.cfg.vocabSize, { accumulate: true });
+    dx.dispose();
+    this.clearSaved();
+  }
+
+  // Next-token logits [V] (f32) of the last token of a single sequence; no gradients kept.
+  async lastLogits(batch: Batch, tokens: Int32Array): Promise<Float32Array> {
+    const up = tensor(tokens, [tokens.length], { dtype: 'i32', device: this.device });
+    const ids = batch.toGrouped(up);
+    up.dispose();
+    const hidden = this.trunk(batch, ids);
+    ids.dispose();
+    for (const b of this.blocks) b.clearSaved();
+    this.finalNorm.clearSaved();
+    const orig = batch.toOriginal(hidden);
+    hidden.dispose();
+    const last = orig.slice(tokens.length - 1, tokens.length);
+    const logits = matmul(last, this.head.compute, { transB: true });
+    const f = logits.dtype === 'f32' ? logits : cast(logits, 'f32');
+    const out = (await f.toArray()) as Float32Array;
+    for (const t of new Set([orig, last, logits, f])) t.dispose();
+    return Float32Array.from(out);
+  }
+
+  clearSaved(): void {
+    const s = this.#saved;
+    if (s) for (const t of [s.ids, s.targets, s.dLoss, s.hidden, s.lse]) t.dispose();
+    this.#saved = null;
+    for (const b of this.blocks) b.clearSaved();
+    this.finalNorm.clearSaved();
+  }
+
+  dispose(): void {
+    this.clearSaved();
+    for (const p of this.parameters()) p.dispose();
+  }
+}

@@ -1,0 +1,127 @@
+// The Mixture-of-Transformers block: every non-embedding parameter untied by modality (attention
+// norm, Q/K/V/O, FFN norm, FFN), global attention over the whole sequence. Two norm placements:
+//   'post' (the MoT paper's): h = x + Norm_attn^m(W_O^m . Attn(x));  y = h + Norm_ffn^m(FFN^m(h))
+//   'pre':                    h = x + W_O^m . Attn(Norm_attn^m(x));  y = h + FFN^m(Norm_ffn^m(h))
+// With one modality it is the dense transformer block, on the same code path.
+// The residual stream x is in grouped order (see Batch).
+import { Tensor } from '../core/tensor';
+import { add } from '../ops';
+import { GroupedAttention } from './attention';
+import { Batch } from './batch';
+import { GroupedSwiGLU } from './ffn';
+import { InitContext } from './init';
+import { Module } from './module';
+import { ModalityNorm, NormKind } from './norm';
+import { Parameter } from './parameter';
+
+// f(t), then t is freed: chains of backward steps without leaking the intermediates.
+function through(t: Tensor, f: (x: Tensor) => Tensor): Tensor {
+  const r = f(t);
+  t.dispose();
+  return r;
+}
+
+export type NormPlacement = 'pre' | 'post';
+
+export interface BlockConfig {
+  dModel: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ffnHidden: number;
+  modalities: number;
+  normKind: NormKind;
+  placement: NormPlacement;
+  qkNorm: boolean;
+  ropeTheta: number;
+  layers: number; // depth of the model, to scale output-projection init
+}
+
+// A residual block of the model: forward in grouped order, explicit backward.
+export interface Block extends Module {
+  forward(x: Tensor, batch: Batch): Tensor;
+  backward(dy: Tensor): Tensor;
+}
+
+export class MoTBlock extends Module implements Block {
+  readonly attnNorm: ModalityNorm;
+  readonly attn: GroupedAttention;
+  readonly ffnNorm: ModalityNorm;
+  readonly ffn: GroupedSwiGLU;
+  #batch: Batch | null = null;
+
+  constructor(readonly name: string, readonly cfg: BlockConfig, init: InitContext, computeDtype: Tensor['dtype']) {
+    super();
+    const m = cfg.modalities;
+    const outStd = 0.02 / Math.sqrt(2 * cfg.layers);
+    this.attnNorm = new ModalityNorm(`${name}.attn_norm`, cfg.normKind, m, cfg.dModel, init, computeDtype);
+    this.attn = new GroupedAttention(
+      `${name}.attn`,
+      { dModel: cfg.dModel, heads: cfg.heads, kvHeads: cfg.kvHeads, headDim: cfg.headDim, qkNorm: cfg.qkNorm, normKind: cfg.normKind, ropeTheta: cfg.ropeTheta, groups: m, outStd },
+      init,
+      computeDtype,
+    );
+    this.ffnNorm = new ModalityNorm(`${name}.ffn_norm`, cfg.normKind, m, cfg.dModel, init, computeDtype);
+    this.ffn = new GroupedSwiGLU(`${name}.ffn`, m, cfg.dModel, cfg.ffnHidden, init, computeDtype, outStd);
+  }
+
+  parameters(): Parameter[] {
+    return [...this.attnNorm.parameters(), ...this.attn.parameters(), ...this.ffnNorm.parameters(), ...this.ffn.parameters()];
+  }
+
+  forward(x: Tensor, batch: Batch): Tensor {
+    this.#batch = batch;
+    const m = this.cfg.modalities;
+    const ids = batch.rowIds(m), offsets = batch.offsets(m);
+    const pre = this.cfg.placement === 'pre';
+    // attention sub-layer
+    let a: Tensor;
+    if (pre) {
+      const xn = this.attnNorm.forward(x, ids);
+      a = this.attn.forward(xn, batch);
+      xn.dispose();
+    } else {
+      const raw = this.attn.forward(x, batch);
+      a = this.attnNorm.forward(raw, ids);
+      raw.dispose();
+    }
+    const h = add(x, a);
+    a.dispose();
+    // feed-forward sub-layer
+    let f: Tensor;
+    if (pre) {
+      const hn = this.ffnNorm.forward(h, ids);
+      f = this.ffn.forward(hn, offsets);
+      hn.dispose();
+    } else {
+      const raw = this.ffn.forward(h, offsets);
+      f = this.ffnNorm.forward(raw, ids);
+      raw.dispose();
+    }
+    const y = add(h, f, f);
+    h.dispose();
+    return y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    if (!this.#batch) throw new Error(`${this.name}: backward without a forward`);
+    const pre = this.cfg.placement === 'pre';
+    // y = h + F(h): dh = dy + dF/dh . dy
+    const dhF = pre ? through(this.ffn.backward(dy), (t) => this.ffnNorm.backward(t)) : through(this.ffnNorm.backward(dy), (t) => this.ffn.backward(t));
+    const dh = add(dy, dhF, dhF);
+    // h = x + A(x): dx = dh + dA/dx . dh
+    const dxA = pre ? through(this.attn.backward(dh), (t) => this.attnNorm.backward(t)) : through(this.attnNorm.backward(dh), (t) => this.attn.backward(t));
+    const dx = add(dh, dxA, dxA);
+    dh.dispose();
+    this.#batch = null;
+    return dx;
+  }
+
+  clearSaved(): void {
+    this.#batch = null;
+    this.attnNorm.clearSaved();
+    this.attn.clearSaved();
+    this.ffnNorm.clearSaved();
+    this.ffn.clearSaved();
+  }
+}

@@ -1,0 +1,118 @@
+// Packs documents into fixed-length rows: each epoch shuffles the documents (seeded), fills rows
+// greedily with whole documents (a longer one is cut to the row), pads the rest. Targets are the
+// next token inside the same document (-1 elsewhere); attention never crosses documents.
+import { TokenDataset, hostRng } from './dataset';
+
+export interface HostBatch {
+  rows: number;
+  seqLen: number;
+  tokens: Int32Array; // [rows * seqLen]
+  modality: Int32Array; // modality of each input token
+  docIds: Int32Array; // non-decreasing document id per token (padding runs get their own)
+  positions: Int32Array; // position inside the document
+  targets: Int32Array; // next token in the same document, -1 where none
+  targetModality: Int32Array; // modality of each target (0 where none)
+  targetCounts: number[]; // valid targets per modality
+}
+
+export interface LoaderState {
+  epoch: number;
+  cursor: number;
+}
+
+export class PackedLoader {
+  #order: Int32Array = new Int32Array(0);
+  #state: LoaderState = { epoch: 0, cursor: 0 };
+
+  constructor(
+    readonly data: TokenDataset,
+    readonly seqLen: number,
+    readonly rows: number,
+    readonly seed: number,
+    readonly padToken = 0,
+  ) {
+    if (data.docOffsets.length < 2) throw new RangeError('PackedLoader: the dataset has no documents');
+    this.#shuffle();
+  }
+
+  get state(): LoaderState {
+    return { ...this.#state };
+  }
+  setState(s: LoaderState): void {
+    this.#state = { epoch: s.epoch, cursor: s.cursor };
+    this.#shuffle();
+  }
+
+  #shuffle(): void {
+    const d = this.data.docOffsets.length - 1;
+    const order = Int32Array.from({ length: d }, (_, i) => i);
+    const r = hostRng(this.seed * 1000003 + this.#state.epoch);
+    for (let i = d - 1; i > 0; i--) {
+      const j = Math.floor(r() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    this.#order = order;
+  }
+
+
+  next(): HostBatch {
+    const { seqLen: S, rows: R, data } = this;
+    const n = R * S;
+    const b: HostBatch = {
+      rows: R, seqLen: S,
+      tokens: new Int32Array(n), modality: new Int32Array(n), docIds: new Int32Array(n), positions: new Int32Array(n),
+      targets: new Int32Array(n).fill(-1), targetModality: new Int32Array(n),
+      targetCounts: new Array(data.vocab.modalities.length).fill(0),
+    };
+    let docId = 0;
+    for (let r = 0; r < R; r++) {
+      let at = r * S;
+      const end = at + S;
+      for (;;) {
+        const doc = this.#peekDoc();
+        const lo = data.docOffsets[doc], len = Math.min(data.docOffsets[doc + 1] - lo, S);
+        if (at + len > end) {
+          if (at === r * S) throw new Error('unreachable: a document longer than a row is cut to the row');
+          break; // the row is full; this document starts the next row
+        }
+        this.#takeDoc();
+        for (let i = 0; i < len; i++) {
+          const p = at + i;
+          b.tokens[p] = data.tokens[lo + i];
+          b.modality[p] = data.modality[lo + i];
+          b.docIds[p] = docId;
+          b.positions[p] = i;
+          if (i + 1 < len) {
+            b.targets[p] = data.tokens[lo + i + 1];
+            const tm = data.modality[lo + i + 1];
+            b.targetModality[p] = tm;
+            b.targetCounts[tm]++;
+          }
+        }
+        docId++;
+        at += len;
+        if (at === end) break;
+      }
+      if (at < end) {
+        for (let p = at; p < end; p++) {
+          b.tokens[p] = this.padToken;
+          b.docIds[p] = docId;
+          b.positions[p] = p - at;
+        }
+        docId++;
+      }
+    }
+    return b;
+  }
+
+  #peekDoc(): number {
+    if (this.#state.cursor >= this.#order.length) {
+      this.#state = { epoch: this.#state.epoch + 1, cursor: 0 };
+      this.#shuffle();
+    }
+    return this.#order[this.#state.cursor];
+  }
+  #takeDoc(): void {
+    this.#state.cursor++;
+  }
+}

@@ -1,0 +1,32 @@
+// Held-out evaluation: mean cross-entropy and accuracy per modality over a number of packed batches.
+import { Model } from '../model/model';
+import { Batch } from '../nn/batch';
+import { TokenDataset } from './data/dataset';
+import { PackedLoader } from './data/loader';
+import { ModalityReport } from './trainer';
+
+export async function evaluate(model: Model, data: TokenDataset, opts: { batch: number; seqLen: number; batches: number; seed?: number }): Promise<ModalityReport[]> {
+  const M = model.modalities;
+  const loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed ?? 12345);
+  const sums = new Float64Array(M), counts = new Float64Array(M), correct = new Float64Array(M);
+  for (let b = 0; b < opts.batches; b++) {
+    const hb = loader.next();
+    const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions }, M, model.device);
+    const st = model.forward({ batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: new Float32Array(hb.tokens.length) });
+    model.clearSaved();
+    const [l, c, k] = await Promise.all([st.lossSums.toArray(), st.counts.toArray(), st.correct.toArray()]);
+    st.dispose();
+    batch.dispose();
+    for (let m = 0; m < M; m++) {
+      sums[m] += l[m];
+      counts[m] += c[m];
+      correct[m] += k[m];
+    }
+  }
+  return model.cfg.modalities.map((mod, m) => ({
+    name: mod.name,
+    loss: counts[m] ? sums[m] / counts[m] : NaN,
+    accuracy: counts[m] ? correct[m] / counts[m] : NaN,
+    targets: counts[m],
+  }));
+}

@@ -1,0 +1,217 @@
+// The training loop: packed batches from the loader, forward with per-modality losses, backward,
+// global-norm clipping, AdamW, warmup + cosine schedule, gradient accumulation, non-finite
+// detection (skip the step or stop, by option), checkpoints.
+import { MixtError } from '../core/errors';
+import { Tensor } from '../core/tensor';
+import { ModelConfig, flopsPerToken } from '../model/config';
+import { Model } from '../model/model';
+import { Batch } from '../nn/batch';
+import { sumSquares } from '../ops';
+import { LoadedCheckpoint, TrainState, restoreCheckpoint, saveCheckpoint } from './checkpoint';
+import { TokenDataset } from './data/dataset';
+import { HostBatch, PackedLoader } from './data/loader';
+import { ADAMW_DEFAULTS, AdamW } from './optimizer';
+import { learningRate } from './schedule';
+
+export interface TrainOptions {
+  steps: number;
+  batch: number; // rows per micro-batch
+  seqLen: number;
+  accum: number; // micro-batches per step
+  lr: number;
+  minLr: number;
+  warmup: number;
+  weightDecay: number;
+  clipNorm: number;
+  beta1: number;
+  beta2: number;
+  seed: number;
+  modalityWeights?: number[]; // per-modality loss weight (default 1 each)
+  onNonFinite: 'skip' | 'stop';
+}
+
+export const TRAIN_DEFAULTS: Omit<TrainOptions, 'steps' | 'batch' | 'seqLen'> = {
+  accum: 1, lr: 3e-3, minLr: 3e-4, warmup: 20, weightDecay: ADAMW_DEFAULTS.weightDecay, clipNorm: 1.0,
+  beta1: 0.9, beta2: 0.95, seed: 1, onNonFinite: 'skip',
+};
+
+export interface ModalityReport {
+  name: string;
+  loss: number; // mean cross-entropy (nats) over this modality's targets
+  accuracy: number;
+  targets: number;
+}
+
+export interface StepReport {
+  step: number; // 1-based, after this step
+  lr: number;
+  loss: number; // the weighted mean the gradient follows
+  modalities: ModalityReport[];
+  gradNorm: number;
+  tokens: number; // tokens processed this step
+  ms: number;
+  tokensPerSecond: number;
+  mfu?: number; // model FLOPs utilisation (CUDA)
+  skipped?: string; // why the update was skipped
+}
+
+// Dense bf16 tensor-core peak of known GPUs, for MFU.
+export function peakFlops(deviceName: string): number | undefined {
+  const n = deviceName.toLowerCase();
+  if (n.includes('h100') || n.includes('h200') || n.includes('gh200')) return n.includes('pcie') ? 756e12 : 989e12;
+  if (n.includes('a100')) return 312e12;
+  return undefined;
+}
+
+export class Trainer {
+  readonly optimizer: AdamW;
+  readonly loader: PackedLoader;
+  readonly opts: TrainOptions;
+  step = 0;
+  tokens = 0;
+  readonly history: StepReport[] = [];
+  #peak: number | undefined;
+
+  constructor(readonly model: Model, data: TokenDataset, opts: TrainOptions, deviceName = '') {
+    this.opts = opts;
+    this.loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed);
+    this.optimizer = new AdamW(model.parameters(), {
+      beta1: opts.beta1, beta2: opts.beta2, eps: 1e-8, weightDecay: opts.weightDecay, clipNorm: opts.clipNorm,
+    });
+    this.#peak = model.device.isCuda ? peakFlops(deviceName) : undefined;
+  }
+
+  get config(): ModelConfig {
+    return this.model.cfg;
+  }
+
+  // Per-token dLoss: modality weight / (weighted target count) / accumulation steps.
+  private lossWeights(hb: HostBatch): Float32Array {
+    const M = this.model.modalities;
+    const w = this.opts.modalityWeights ?? new Array(M).fill(1);
+    let norm = 0;
+    for (let m = 0; m < M; m++) norm += w[m] * hb.targetCounts[m];
+    const out = new Float32Array(hb.targets.length);
+    if (norm === 0) return out;
+    for (let i = 0; i < out.length; i++) if (hb.targets[i] >= 0) out[i] = w[hb.targetModality[i]] / norm / this.opts.accum;
+    return out;
+  }
+
+  // One optimisation step (accum micro-batches). Resolves after the update is queued and the
+  // step's statistics are read.
+  async trainStep(): Promise<StepReport> {
+    const t0 = performance.now();
+    const { model, opts } = this;
+    const M = model.modalities;
+    const stats: { lossSums: Tensor; counts: Tensor; correct: Tensor; dispose(): void }[] = [];
+    let tokens = 0;
+    for (let a = 0; a < opts.accum; a++) {
+      const hb = this.loader.next();
+      const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions }, M, model.device);
+      stats.push(model.forward({ batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: this.lossWeights(hb) }));
+      model.backward();
+      batch.dispose();
+      tokens += hb.tokens.length;
+    }
+    const gsq = this.optimizer.gradNormSquared();
+    const gsqValue = await gsq.item();
+    const lr = learningRate({ lr: opts.lr, minLr: opts.minLr, warmupSteps: opts.warmup, totalSteps: opts.steps }, this.step);
+    let skipped: string | undefined;
+    if (!Number.isFinite(gsqValue)) {
+      const culprit = await this.nonFiniteGradient();
+      skipped = `non-finite gradient in ${culprit} at step ${this.step + 1}`;
+      if (opts.onNonFinite === 'stop') {
+        gsq.dispose();
+        for (const s of stats) s.dispose();
+        model.zeroGrad();
+        throw new MixtError(`training stopped: ${skipped}`, 'ERR_NON_FINITE');
+      }
+    } else {
+      this.optimizer.apply(lr, gsq);
+    }
+    gsq.dispose();
+    model.zeroGrad();
+    // statistics of the step
+    const sums = new Float64Array(M), counts = new Float64Array(M), correct = new Float64Array(M);
+    for (const s of stats) {
+      const [l, c, k] = await Promise.all([s.lossSums.toArray(), s.counts.toArray(), s.correct.toArray()]);
+      for (let m = 0; m < M; m++) {
+        sums[m] += l[m];
+        counts[m] += c[m];
+        correct[m] += k[m];
+      }
+      s.dispose();
+    }
+    const w = opts.modalityWeights ?? new Array(M).fill(1);
+    let num = 0, den = 0;
+    for (let m = 0; m < M; m++) {
+      num += w[m] * sums[m];
+      den += w[m] * counts[m];
+    }
+    this.step++;
+    this.tokens += tokens;
+    const ms = performance.now() - t0;
+    const report: StepReport = {
+      step: this.step,
+      lr,
+      loss: den ? num / den : NaN,
+      modalities: model.cfg.modalities.map((mod, m) => ({
+        name: mod.name,
+        loss: counts[m] ? sums[m] / counts[m] : NaN,
+        accuracy: counts[m] ? correct[m] / counts[m] : NaN,
+        targets: counts[m],
+      })),
+      gradNorm: Math.sqrt(gsqValue),
+      tokens,
+      ms,
+      tokensPerSecond: (tokens / ms) * 1000,
+      ...(this.#peak ? { mfu: (flopsPerToken(model.cfg, opts.seqLen) * tokens) / (ms / 1000) / this.#peak } : {}),
+      ...(skipped ? { skipped } : {}),
+    };
+    if (!Number.isFinite(report.loss) && !skipped && opts.onNonFinite === 'stop') {
+      throw new MixtError(`training stopped: non-finite loss at step ${this.step}`, 'ERR_NON_FINITE');
+    }
+    this.history.push(report);
+    return report;
+  }
+
+  // Names the first parameter whose gradient holds NaN or infinity.
+  private async nonFiniteGradient(): Promise<string> {
+    for (const p of this.model.parameters()) {
+      if (!p.grad) continue;
+      const s = sumSquares(p.grad);
+      const v = await s.item();
+      s.dispose();
+      if (!Number.isFinite(v)) return p.name;
+    }
+    return 'an unknown parameter';
+  }
+
+  state(): TrainState {
+    return {
+      step: this.step,
+      tokens: this.tokens,
+      optimizerStep: this.optimizer.step,
+      loader: this.loader.state,
+      options: { ...this.opts },
+      history: this.history,
+    };
+  }
+
+  save(outDir: string): Promise<string> {
+    return saveCheckpoint(outDir, this.model, this.optimizer, this.state());
+  }
+
+  // Continues from a checkpoint: weights, moments, step, data position.
+  restore(ck: LoadedCheckpoint): void {
+    restoreCheckpoint(ck, this.model, this.optimizer);
+    this.step = ck.train.step;
+    this.tokens = ck.train.tokens;
+    this.loader.setState(ck.train.loader);
+    if (Array.isArray(ck.train.history)) this.history.push(...(ck.train.history as StepReport[]));
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
