@@ -46,6 +46,9 @@ export interface NativeBuildInfo {
   cpuThreads: number;
 }
 
+// A timestamp in a device's stream order (opaque).
+export type NativeMark = { readonly __mark: unique symbol };
+
 type H = NativeHandle;
 
 export interface Binding {
@@ -60,6 +63,8 @@ export interface Binding {
   memory(): Record<string, NativeMemoryStats>;
   resetPeak(): void;
   sync(): Promise<void>;
+  mark(device: number): NativeMark;
+  elapsed(from: NativeMark, to: NativeMark): Promise<number>;
 
   // elementwise (native/kernels/elementwise.h)
   binary(op: number, a: H, b: H, out: H): void;

@@ -1,5 +1,6 @@
 // Process-level runtime calls: waiting for queued work, memory accounting, build information.
-import type { NativeBuildInfo, NativeMemoryStats } from '../../binding';
+import type { NativeBuildInfo, NativeMark, NativeMemoryStats } from '../../binding';
+import { Device } from './device';
 import { native } from './native';
 
 export type MemoryStats = NativeMemoryStats;
@@ -22,4 +23,19 @@ export function resetPeakMemory(): void {
 
 export function buildInfo(): NativeBuildInfo {
   return native().buildInfo();
+}
+
+// Device-side timing: marks in a device's stream order; elapsed() waits for both.
+export interface Mark {
+  readonly device: Device;
+  readonly native: NativeMark;
+}
+
+export function mark(device: Device): Mark {
+  return { device, native: native().mark(device.id) };
+}
+
+export async function elapsedMs(from: Mark, to: Mark): Promise<number> {
+  if (from.device !== to.device) throw new RangeError('elapsedMs: marks of different devices');
+  return native().elapsed(from.native, to.native);
 }

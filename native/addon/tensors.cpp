@@ -114,6 +114,33 @@ MIXT_ENTRY(sync) {
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
+const napi_type_tag kMarkTag = {0x6d6978746d61726bULL, 0x74696d656d61726bULL};
+
+// mark(device): a timestamp in the device's stream order (for the bench's timings).
+MIXT_ENTRY(mark) {
+  Napi::Env env = info.Env();
+  auto m = Context::of(env).backend(device_arg(info, 0))->mark();
+  auto* holder = new std::shared_ptr<TimeMark>(std::move(m));
+  auto ext = Napi::External<std::shared_ptr<TimeMark>>::New(env, holder, [](Napi::Env, std::shared_ptr<TimeMark>* h) { delete h; });
+  ext.TypeTag(&kMarkTag);
+  return ext;
+}
+
+std::shared_ptr<TimeMark> mark_arg(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = info[i];
+  if (!v.IsExternal() || !v.As<Napi::Object>().CheckTypeTag(&kMarkTag)) throw Error("ERR_INVALID_ARG", "expected a mark");
+  return *v.As<Napi::External<std::shared_ptr<TimeMark>>>().Data();
+}
+
+// elapsed(a, b): Promise<number>, milliseconds between two marks of one device.
+MIXT_ENTRY(elapsed) {
+  auto a = mark_arg(info, 0), b = mark_arg(info, 1);
+  auto ms = std::make_shared<double>(0);
+  return PromiseWorker::start(
+      info.Env(), [a, b, ms] { *ms = b->elapsed_ms(*a); },
+      [ms](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *ms); });
+}
+
 MIXT_ENTRY(build_info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -180,6 +207,8 @@ MIXT_EXPORT("memory", memory);
 MIXT_EXPORT("resetPeak", reset_peak);
 MIXT_EXPORT("sync", sync);
 MIXT_EXPORT("buildInfo", build_info);
+MIXT_EXPORT("mark", mark);
+MIXT_EXPORT("elapsed", elapsed);
 MIXT_EXPORT("cudaStatus", cuda_status_entry);
 
 }  // namespace mixt

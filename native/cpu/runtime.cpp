@@ -1,4 +1,5 @@
 // CPU backend runtime: one worker thread per Node environment runs submitted work in order.
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -20,6 +21,18 @@ class CpuFence : public Fence {
  private:
   std::shared_ptr<CpuBackend> backend_;
   uint64_t ticket_;
+};
+
+class CpuMark : public TimeMark {
+ public:
+  std::shared_ptr<Fence> fence;
+  std::shared_ptr<double> at = std::make_shared<double>(0);
+  double elapsed_ms(TimeMark& earlier) override {
+    auto& e = dynamic_cast<CpuMark&>(earlier);
+    e.fence->wait();
+    fence->wait();
+    return *at - *e.at;
+  }
 };
 
 class CpuBackend : public Backend {
@@ -49,6 +62,16 @@ class CpuBackend : public Backend {
   std::shared_ptr<Fence> fence() override {
     std::lock_guard<std::mutex> g(mu_);
     return std::make_shared<CpuFence>(std::static_pointer_cast<CpuBackend>(shared_from_this()), enqueued_);
+  }
+
+  std::shared_ptr<TimeMark> mark() override {
+    auto m = std::make_shared<CpuMark>();
+    auto at = m->at;
+    submit("mark", [at](const Stream&) {
+      *at = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    });
+    m->fence = fence();
+    return m;
   }
 
   void upload_fresh(void* dst, const void* src, size_t bytes) override {

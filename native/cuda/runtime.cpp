@@ -115,6 +115,22 @@ void hold_until_done(cudaStream_t stream, std::shared_ptr<T> obj) {
   }
 }
 
+class CudaMark : public TimeMark {
+ public:
+  explicit CudaMark(cudaEvent_t e) : event(e) {}
+  ~CudaMark() override { cudaEventDestroy(event); }
+  double elapsed_ms(TimeMark& earlier) override {
+    auto& e = dynamic_cast<CudaMark&>(earlier);
+    cudaError_t err = cudaEventSynchronize(event);
+    if (err != cudaSuccess) throw_cuda(err, "elapsed");
+    float ms = 0;
+    err = cudaEventElapsedTime(&ms, e.event, event);
+    if (err != cudaSuccess) throw_cuda(err, "cudaEventElapsedTime");
+    return ms;
+  }
+  cudaEvent_t event;
+};
+
 class CudaBackend : public Backend {
  public:
   explicit CudaBackend(int device) : Backend(device) {
@@ -163,6 +179,15 @@ class CudaBackend : public Backend {
       throw_cuda(e, "cudaEventRecord");
     }
     return std::make_shared<CudaFence>(std::static_pointer_cast<CudaBackend>(shared_from_this()), ev);
+  }
+
+  std::shared_ptr<TimeMark> mark() override {
+    CUDA_OK(cudaSetDevice(device_), "mark");
+    cudaEvent_t ev;
+    CUDA_OK(cudaEventCreate(&ev), "cudaEventCreate");
+    auto m = std::make_shared<CudaMark>(ev);
+    CUDA_OK(cudaEventRecord(ev, stream_), "cudaEventRecord");
+    return m;
   }
 
   void upload_fresh(void* dst, const void* src, size_t bytes) override {

@@ -43,6 +43,14 @@ class Fence {
   virtual void wait() = 0;
 };
 
+// A point in a stream's order with the time the device reached it (CUDA: an event with timing;
+// CPU: the queue's clock). elapsed_ms() blocks until both marks were reached.
+class TimeMark {
+ public:
+  virtual ~TimeMark() = default;
+  virtual double elapsed_ms(TimeMark& earlier) = 0;
+};
+
 // Host memory that copies between backends pass through (page-locked when CUDA is involved, so
 // copies are truly asynchronous). Freed back to a pool, never by a CUDA call inside a stream callback.
 struct HostStage {
@@ -68,6 +76,7 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // CUDA: launched now on the stream (launch errors throw here).
   virtual void submit(const char* op, std::function<void(const Stream&)> fn) = 0;
   virtual std::shared_ptr<Fence> fence() = 0;
+  virtual std::shared_ptr<TimeMark> mark() = 0;
 
   // Copies host bytes into memory that no queued work uses yet (a fresh allocation).
   virtual void upload_fresh(void* dst, const void* src, size_t bytes) = 0;
