@@ -82,4 +82,32 @@ export interface Binding {
 
   // matmul (native/kernels/matmul.h)
   matmul(a: H, b: H, c: H, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+
+  // routing (native/kernels/routing.h)
+  routingPlan(ids: H, groups: number, counts: H, offsets: H, perm: H, inv: H): void;
+  gatherRows(x: H, index: H, row: number, out: H): void;
+  scatterRows(y: H, index: H, row: number, accumulate: boolean, out: H): void;
+
+  // norm and activation (native/kernels/norm.h)
+  normForward(kind: number, x: H, weight: H, bias: H | null, ids: H | null, groups: number, eps: number, mean: H | null, rstd: H, y: H): void;
+  normBackward(kind: number, x: H, weight: H, bias: H | null, ids: H | null, groups: number, eps: number, mean: H | null, rstd: H, dy: H, dx: H, dweight: H, dbias: H | null): void;
+  swiglu(gateUp: H, h: H): void;
+  swigluBackward(dh: H, gateUp: H, dGateUp: H): void;
+
+  // grouped GEMM (native/kernels/grouped_gemm.h): kind 0 forward, 1 dX, 2 dW
+  groupedGemm(kind: number, a: H, b: H, offsets: H, out: H, groups: number, rows: number, nOut: number, kIn: number, beta: number): void;
+
+  // loss and optimiser (native/kernels/loss.h)
+  crossEntropyRows(logits: H, targets: H, loss: H, lse: H, correct: H): void;
+  crossEntropyRowsBackward(logits: H, targets: H, lse: H, dLoss: H): void;
+  groupSum(values: H, ids: H, mask: H | null, groups: number, sums: H, counts: H): void;
+  adamw(param: H, grad: H, m: H, v: H, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale: H | null, copy: H | null): void;
+  sumSquaresInto(x: H, out: H): void;
+  clipCoefficient(normSquared: H, maxNorm: number, out: H): void;
+
+  // attention (native/kernels/attention.h)
+  attentionForward(q: H, k: H, v: H, docIds: H | null, spanIds: H | null, positions: H | null, causal: boolean, scale: number, out: H, lse: H): void;
+  attentionBackward(q: H, k: H, v: H, docIds: H | null, spanIds: H | null, positions: H | null, causal: boolean, scale: number, out: H, dout: H, lse: H, dq: H, dk: H, dv: H): void;
+  rope(x: H, positions: H, theta: number, inverse: boolean, out: H): void;
+  segmentIds(cuSeqlens: H, out: H): void;
 }
