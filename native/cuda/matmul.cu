@@ -1,5 +1,4 @@
-// Dense matmul on CUDA. This is the exact-fp32 SIMT path (fp32 FMA, no TF32) that every dtype can
-// take; bf16 products with aligned shapes go through the tensor-core GEMM core when it is built.
+// Dense (batched) matmul: one Plain problem of the GEMM core (tensor cores for aligned bf16).
 #include "../kernels/matmul.h"
 #include "common.cuh"
 #include "gemm_core.cuh"
@@ -8,9 +7,8 @@ namespace mixt::cuda {
 
 void matmul(const Stream& s, const MatmulArgs& p) {
   if (p.m == 0 || p.n == 0 || p.batch == 0) return;
-  size_t es = dtype_size(p.c.dtype);
-  (void)es;
   GemmProblem g;
+  g.grouping = Grouping::Plain;
   g.m = p.m;
   g.n = p.n;
   g.k = p.k;
@@ -30,7 +28,7 @@ void matmul(const Stream& s, const MatmulArgs& p) {
   g.beta = float(p.beta);
   dispatch_gpu_float(p.c.dtype, "matmul", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    gemm_simt<T>(g, stream_of(s));
+    run_gemm<T>(g, stream_of(s));
   });
 }
 
