@@ -1,0 +1,41 @@
+// Finite-difference gradient checks in float64 on the CPU backend.
+import * as mixt from '../lib';
+import { rng } from './helpers';
+
+// Central differences of a scalar function of a host array at `probes` random coordinates,
+// compared with the analytic gradient. Returns the worst relative error.
+export async function checkGradient(
+  x: Float64Array,
+  grad: ArrayLike<number>,
+  f: (x: Float64Array) => Promise<number>,
+  opts: { probes?: number; eps?: number; seed?: number } = {},
+): Promise<number> {
+  const r = rng(opts.seed ?? 7);
+  const eps = opts.eps ?? 1e-6;
+  let worst = 0;
+  const probes = Math.min(opts.probes ?? 12, x.length);
+  for (let p = 0; p < probes; p++) {
+    const i = Math.floor(r() * x.length);
+    const save = x[i];
+    x[i] = save + eps;
+    const up = await f(x);
+    x[i] = save - eps;
+    const down = await f(x);
+    x[i] = save;
+    const numeric = (up - down) / (2 * eps);
+    const err = Math.abs(numeric - grad[i]) / Math.max(1e-6, Math.abs(numeric) + Math.abs(grad[i]));
+    worst = Math.max(worst, err);
+  }
+  return worst;
+}
+
+// sum(t * r) on the host, for a fixed random r: a scalar loss whose gradient w.r.t. t is r.
+export async function dot(t: mixt.Tensor, r: ArrayLike<number>): Promise<number> {
+  const v = await t.toArray();
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i] * r[i];
+  return s;
+}
+
+export const f64 = (data: ArrayLike<number>, shape: number[]) => mixt.tensor(Float64Array.from(data), shape, { dtype: 'f64' });
+export const i32 = (data: ArrayLike<number>) => mixt.tensor(Int32Array.from(data), [data.length], { dtype: 'i32' });
