@@ -8,7 +8,7 @@ export async function checkGradient(
   x: Float64Array,
   grad: ArrayLike<number>,
   f: (x: Float64Array) => Promise<number>,
-  opts: { probes?: number; eps?: number; seed?: number } = {},
+  opts: { probes?: number; eps?: number; seed?: number; floor?: number } = {},
 ): Promise<number> {
   const r = rng(opts.seed ?? 7);
   const eps = opts.eps ?? 1e-6;
@@ -23,7 +23,8 @@ export async function checkGradient(
     const down = await f(x);
     x[i] = save;
     const numeric = (up - down) / (2 * eps);
-    const err = Math.abs(numeric - grad[i]) / Math.max(1e-6, Math.abs(numeric) + Math.abs(grad[i]));
+    // relative error, with an absolute floor under which differences are rounding noise
+    const err = Math.abs(numeric - grad[i]) / Math.max(opts.floor ?? 1e-6, Math.abs(numeric) + Math.abs(grad[i]));
     worst = Math.max(worst, err);
   }
   return worst;

@@ -84,7 +84,7 @@ describe('tensors', () => {
     expect(() => mixt.zeros([2], { dtype: 'f16' as mixt.DType })).toThrow(/argument "options.dtype" expected one of 'f32', 'f64', 'bf16', 'i32', received "f16"/);
     expect(() => mixt.tensor(new Float32Array(3), [2, 2])).toThrow(/a shape with 3 elements/);
     expect(() => mixt.tensor([1.5], [1], { dtype: 'i32' })).toThrow(/32-bit integers/);
-    expect(() => mixt.full([2], NaN)).toThrow(TypeError);
+    expect(() => mixt.full([2], '1' as unknown as number)).toThrow(TypeError);
     expect(() => mixt.zeros([1, 1, 1, 1, 1, 1, 1, 1, 1])).toThrow(/at most 8 dimensions/);
   });
 

@@ -127,7 +127,8 @@ export class Model {
     const ids = grouped(up(inp.tokens));
     const targets = grouped(up(inp.targets));
     const tmod = grouped(up(inp.targetModality));
-    const dLoss = grouped(tensor(inp.lossWeights, [inp.lossWeights.length], { dtype: 'f32', ...dev }));
+    const lossDtype = this.computeDtype === 'f64' ? 'f64' : 'f32';
+    const dLoss = grouped(tensor(Float64Array.from(inp.lossWeights), [inp.lossWeights.length], { dtype: lossDtype, ...dev }));
     const hidden = this.trunk(batch, ids);
     const { loss, lse, correct } = lmHeadCrossEntropy(hidden, this.head.compute, targets);
     const valid = up(Int32Array.from(inp.targets, (t) => (t >= 0 ? 1 : 0)));

@@ -69,7 +69,9 @@ export function empty(shape: readonly number[], opts?: TensorOptions): Tensor {
 }
 
 function filled(fn: string, shape: readonly number[], value: number, opts?: TensorOptions): Tensor {
-  const v = checkNumber(fn, 'value', value);
+  // any number, infinities and NaN included (masks, sentinels)
+  if (typeof value !== 'number') throw typeError(fn, 'value', 'a number', value);
+  const v = value;
   const { dtype, device } = resolve(fn, opts, 'f32');
   const t = Tensor.empty(resolveShape(fn, shape), dtype, device);
   native().fill(t.handle(), v);

@@ -1,0 +1,132 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as mixt from '../lib';
+import { Device } from '../lib/core/device';
+import { presetConfig, ModelConfig } from '../lib/model/config';
+import { Model } from '../lib/model/model';
+import { Batch } from '../lib/nn/batch';
+import { loadCheckpoint } from '../lib/train/checkpoint';
+import { shapesCorpus } from '../lib/train/data/dataset';
+import { PackedLoader } from '../lib/train/data/loader';
+import { SHAPES_VOCAB } from '../lib/train/data/shapes';
+import { TRAIN_DEFAULTS, TrainOptions, Trainer } from '../lib/train/trainer';
+import { values } from './helpers';
+import { checkGradient } from './gradcheck';
+
+const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
+const small = (blocks: 'mot' | 'dense' = 'mot'): ModelConfig =>
+  presetConfig('tiny', vocab, blocks, { dModel: 32, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 48 });
+const opts = (steps: number): TrainOptions => ({ ...TRAIN_DEFAULTS, steps, batch: 2, seqLen: 96, lr: 5e-3, minLr: 5e-4, warmup: 5 });
+const data = shapesCorpus({ docs: 400, seed: 4 });
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'mixt-train-'));
+
+describe('model', () => {
+  test('the whole model passes a finite-difference check (embedding, blocks, final norm, head, loss)', async () => {
+    const cfg = presetConfig('tiny', vocab, ['mot', 'dense'], { dModel: 8, layers: 2, heads: 2, kvHeads: 1, ffnHidden: 12, tieEmbeddings: true });
+    const model = new Model(cfg, { device: Device.cpu, masterDtype: 'f64', seed: 3 });
+    const hb = new PackedLoader(data, 40, 1, 2).next();
+    const w = new Float32Array(hb.targets.length).map((_, i) => (hb.targets[i] >= 0 ? 1 / 40 : 0));
+    const inputs = () => ({
+      batch: new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions }, 3, Device.cpu),
+      tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: w,
+    });
+    const lossValue = async () => {
+      const inp = inputs();
+      const st = model.forward(inp);
+      model.clearSaved();
+      const s = await st.lossSums.toArray();
+      inp.batch.dispose();
+      return Array.from(s).reduce((a, b) => a + b, 0) / 40;
+    };
+    const inp = inputs();
+    model.forward(inp);
+    model.backward();
+    for (const p of [model.embed, ...model.blocks[0].parameters().slice(0, 4), ...model.blocks[1].parameters().slice(-2), ...model.finalNorm.parameters()]) {
+      const orig = await values(p.value);
+      const g = await values(p.grad!);
+      const err = await checkGradient(orig.slice(), g, async (ww) => {
+        p.load(mixt.tensor(ww, [...p.shape], { dtype: 'f64' }));
+        const v = await lossValue();
+        p.load(mixt.tensor(orig, [...p.shape], { dtype: 'f64' }));
+        return v;
+      }, { probes: 4, eps: 1e-5, floor: 1e-5 });
+      if (err > 1e-5) throw new Error(`${p.name}: relative error ${err}`);
+    }
+  });
+});
+
+describe('training', () => {
+  test('a small MoT model learns every modality (loss falls well below the first steps)', async () => {
+    const model = new Model(small(), { device: Device.cpu, seed: 1 });
+    const tr = new Trainer(model, data, { ...opts(150), batch: 4, seqLen: 128 });
+    while (tr.step < 150) await tr.trainStep();
+    const first = tr.history.slice(0, 5), last = tr.history.slice(-20);
+    const mean = (h: typeof first, m: number) => {
+      const v = h.map((r) => r.modalities[m].loss).filter(Number.isFinite); // a batch may hold no target of a modality
+      return v.reduce((a, b) => a + b, 0) / v.length;
+    };
+    for (let m = 0; m < 3; m++) expect(mean(last, m)).toBeLessThan(0.75 * mean(first, m));
+    expect(last[last.length - 1].gradNorm).toBeGreaterThan(0);
+    tr.dispose();
+    model.dispose();
+  });
+
+  test('resume continues the same loss curve bit for bit (CPU)', async () => {
+    const out = tmp();
+    const run = async (steps: number, from?: string) => {
+      const model = new Model(small(), { device: Device.cpu, seed: 5 });
+      const tr = new Trainer(model, data, opts(8));
+      if (from) tr.restore(loadCheckpoint(from));
+      while (tr.step < steps) await tr.trainStep();
+      return { tr, model };
+    };
+    const full = await run(8);
+    const half = await run(4);
+    const ck = await half.tr.save(out);
+    const resumed = await run(8, ck);
+    const losses = (t: Trainer) => t.history.map((r) => r.loss);
+    expect(losses(resumed.tr)).toEqual(losses(full.tr));
+    for (const [a, b] of full.model.parameters().map((p, i) => [p, resumed.model.parameters()[i]] as const)) {
+      expect(Buffer.from((await a.value.toArray()).buffer).equals(Buffer.from((await b.value.toArray()).buffer))).toBe(true);
+    }
+  });
+
+  test('checkpoints carry readable per-modality names; a corrupted file is a clear error', async () => {
+    const out = tmp();
+    const model = new Model(small(), { device: Device.cpu, seed: 5 });
+    const tr = new Trainer(model, data, opts(1));
+    await tr.trainStep();
+    const dir = await tr.save(out);
+    const ck = loadCheckpoint(out); // the run directory resolves through `latest`
+    expect(ck.dir).toBe(dir);
+    const names = [...ck.weights.tensors.keys()];
+    expect(names).toContain('layers.0.attn.wq.text');
+    expect(names).toContain('layers.1.ffn.w_down.tone');
+    expect(names).toContain('final_norm.weight.image');
+    expect(names).toContain('embed.weight');
+    const f = path.join(dir, 'model.safetensors');
+    const buf = fs.readFileSync(f);
+    buf[buf.length - 3] ^= 0xff;
+    fs.writeFileSync(f, buf);
+    expect(() => loadCheckpoint(dir)).toThrow(/model.safetensors is corrupted \(sha256 mismatch\)/);
+  });
+
+  test('a non-finite gradient is named and the step skipped, or training stops, by option', async () => {
+    for (const onNonFinite of ['skip', 'stop'] as const) {
+      const model = new Model(small(), { device: Device.cpu, seed: 5 });
+      const tr = new Trainer(model, data, { ...opts(3), onNonFinite });
+      await tr.trainStep();
+      const p = model.blocks[1].parameters().find((q) => q.name.endsWith('ffn.w_down'))!;
+      const w = await values(p.value);
+      w[3] = NaN;
+      p.load(mixt.tensor(Float32Array.from(w), [...p.shape]));
+      if (onNonFinite === 'skip') {
+        const r = await tr.trainStep();
+        expect(r.skipped).toMatch(/non-finite gradient in [\w.]+ at step 2/);
+      } else {
+        await expect(tr.trainStep()).rejects.toThrow(/training stopped: non-finite gradient in [\w.]+ at step 2/);
+      }
+    }
+  });
+});
