@@ -14,6 +14,9 @@ const prebuildify = require.resolve('prebuildify/bin.js', { paths: [root] });
 const r = spawnSync(process.execPath, [prebuildify, '--napi', '--strip', '--node-gyp', shim], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
 const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+// prebuildify moves the build output; keep a copy where local builds live.
+const local = path.join(root, 'build', 'Release', 'mixt.node');
+if (!fs.existsSync(local) && fs.existsSync(path.join(dir, 'mixt.node'))) fs.copyFileSync(path.join(dir, 'mixt.node'), local);
 for (const f of fs.readdirSync(dir)) {
   const st = fs.statSync(path.join(dir, f));
   console.log(`prebuilt ${path.relative(root, path.join(dir, f))} (${(st.size / 2 ** 20).toFixed(1)} MiB)`);

@@ -26,7 +26,7 @@ describe('install from the packed tarball', () => {
     const bin = path.join(work, 'bin');
     fs.mkdirSync(bin);
     fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-    const npmCli = require.resolve('npm/bin/npm-cli.js', { paths: [path.dirname(fs.realpathSync(execFileSync('which', ['npm'], { encoding: 'utf8' }).trim())) + '/..'] });
+    const npmCli = fs.realpathSync(execFileSync('which', ['npm'], { encoding: 'utf8' }).trim()); // npm-cli.js
     fs.writeFileSync(path.join(bin, 'npm'), `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`, { mode: 0o755 });
     const env = { ...process.env, PATH: bin, npm_config_nodedir: '', npm_config_build_from_source: '' };
     for (const tool of ['cc', 'gcc', 'g++', 'cmake', 'nvcc', 'make']) {
