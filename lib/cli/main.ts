@@ -1,5 +1,6 @@
 // The `mixt` command line.
 import { Command } from 'commander';
+import { benchCommand } from './bench';
 import { compareCommand } from './compare';
 import { dataCommand } from './data';
 import { evalCommand } from './eval';
@@ -19,6 +20,7 @@ export function program(): Command {
   p.addCommand(evalCommand());
   p.addCommand(compareCommand());
   p.addCommand(dataCommand());
+  p.addCommand(benchCommand());
   return p;
 }
 
