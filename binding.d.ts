@@ -110,4 +110,13 @@ export interface Binding {
   attentionBackward(q: H, k: H, v: H, docIds: H | null, spanIds: H | null, positions: H | null, causal: boolean, scale: number, out: H, dout: H, lse: H, dq: H, dk: H, dv: H): void;
   rope(x: H, positions: H, theta: number, inverse: boolean, out: H): void;
   segmentIds(cuSeqlens: H, out: H): void;
+
+  // depth and expert routing (native/kernels/moe.h)
+  topkRows(scores: H, rows: number, cols: number, rowStride: number, colStride: number, k: number, flat: boolean, out: H): void;
+  routerTopk(logits: H, k: number, gate: number, renormalize: boolean, probs: H, lse: H, experts: H, gates: H): void;
+  routerBackward(logits: H, k: number, gate: number, renormalize: boolean, probs: H, lse: H, experts: H, gates: H, dgates: H | null, dprobs: H | null, z: number, dlogits: H): void;
+  rowScale(x: H, w: H, y: H): void;
+  rowDot(a: H, b: H, out: H): void;
+  slotTokens(slots: H, k: number, experts: H | null, noop: number, tokens: H): void;
+  capacitySlots(perm: H, offsets: H, capacity: number, slots: H): void;
 }

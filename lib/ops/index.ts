@@ -9,3 +9,4 @@ export * from './grouped_gemm';
 export * from './loss';
 export * from './optim';
 export * from './attention';
+export * from './moe';

@@ -53,6 +53,10 @@ void gather_rows(const Stream&, const TensorView& x, const TensorView& index, in
   parallel_for(r, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, row)), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; i++) {
       int64_t k = idx[i];
+      if (k == -1) {  // no row: zeros
+        std::memset(dst + i * bytes, 0, bytes);
+        continue;
+      }
       if (k < 0 || k >= n) {
         int64_t none = -1;
         bad.compare_exchange_strong(none, i);
@@ -80,7 +84,7 @@ void scatter_rows(const Stream&, const TensorView& y, const TensorView& index, i
     parallel_for(row, 64, [&](int64_t c0, int64_t c1) {
       for (int64_t i = 0; i < r; i++) {
         int64_t k = idx[i];
-        if (k < 0 || k >= n) continue;
+        if (k < 0 || k >= n) continue;  // -1: no row; others: reported below
         for (int64_t c = c0; c < c1; c++) {
           auto v = E::load(py, i * row + c);
           E::store(po, k * row + c, accumulate ? E::load(po, k * row + c) + v : v);
@@ -89,7 +93,7 @@ void scatter_rows(const Stream&, const TensorView& y, const TensorView& index, i
     });
   });
   for (int64_t i = 0; i < r; i++)
-    if (idx[i] < 0 || idx[i] >= n) {
+    if (idx[i] < -1 || idx[i] >= n) {
       bad = i;
       break;
     }

@@ -102,8 +102,8 @@ __global__ void gather_kernel(const W* x, const int32_t* index, int64_t r, int64
   MIXT_GRID_STRIDE(e, r * row) {
     int64_t i = e / row, c = e % row;
     int64_t k = index[i];
-    if (k < 0 || k >= n) {
-      if (c == 0) report_fault(flag, tag, kFaultIndexRange);
+    if (k < 0 || k >= n) {  // -1: no row (zeros); other values are faults
+      if (c == 0 && k != -1) report_fault(flag, tag, kFaultIndexRange);
       out[e] = W(0);
     } else {
       out[e] = x[k * row + c];
@@ -116,8 +116,8 @@ __global__ void scatter_kernel(const T* y, const int32_t* index, int64_t r, int6
   MIXT_GRID_STRIDE(e, r * row) {
     int64_t i = e / row, c = e % row;
     int64_t k = index[i];
-    if (k < 0 || k >= n) {
-      if (c == 0) report_fault(flag, tag, kFaultIndexRange);
+    if (k < 0 || k >= n) {  // -1: no row (skipped); other values are faults
+      if (c == 0 && k != -1) report_fault(flag, tag, kFaultIndexRange);
       continue;
     }
     T* dst = out + k * row + c;

@@ -12,10 +12,10 @@ namespace mixt {
      stable), inv [N] (inv[perm[j]] = j). An id out of range is a data fault; that row counts as group 0. */ \
   void routing_plan(const Stream& s, const TensorView& ids, int64_t groups, const TensorView& counts,        \
                     const TensorView& offsets, const TensorView& perm, const TensorView& inv);               \
-  /* out[r, :] = x[index[r], :]; rows of `row` elements; index out of [0, N): fault, row zeroed */           \
+  /* out[r, :] = x[index[r], :]; rows of `row` elements; index -1: a zero row; else out of [0, N): fault */           \
   void gather_rows(const Stream& s, const TensorView& x, const TensorView& index, int64_t row,              \
                    const TensorView& out);                                                                   \
-  /* out[index[r], :] (+)= y[r, :]; duplicates accumulate correctly when accumulate */                       \
+  /* out[index[r], :] (+)= y[r, :]; duplicates accumulate correctly when accumulate; index -1: skipped */                       \
   void scatter_rows(const Stream& s, const TensorView& y, const TensorView& index, int64_t row,             \
                     bool accumulate, const TensorView& out);
 

@@ -1,0 +1,125 @@
+// Depth and expert routing ops: exact top-k per row (Mixture-of-Depths over a sequence; expert
+// choice over the tokens of an expert), token-choice router gates and their gradient, per-row
+// gate scaling, and expert-dispatch slots (capacity, dropped and no-op assignments = -1).
+import { checkBool, checkFloat, checkNumber, checkOneOf, checkTensor, sameDevice } from '../core/check';
+import { rangeError } from '../core/errors';
+import { native } from '../core/native';
+import { Tensor } from '../core/tensor';
+
+const statDtype = (t: Tensor) => (t.dtype === 'f64' ? 'f64' : 'f32');
+
+// The k largest of each row of scores [R, S] (exactly k, ties to the lower index), as ascending
+// column indices [R, k]; `flat` gives r * S + c (row-major positions, e.g. token indices of a
+// packed batch).
+export function topkRows(scores: Tensor, k: number, opts: { flat?: boolean } = {}): Tensor {
+  const fn = 'topkRows';
+  checkTensor(fn, 'scores', scores, { dtype: scores.device.isCuda ? 'f32' : ['f32', 'f64'], ndim: 2 });
+  const [R, S] = scores.shape;
+  checkNumber(fn, 'k', k, { integer: true, min: 1, max: Math.max(1, S) });
+  const out = Tensor.empty([R, k], 'i32', scores.device);
+  if (R > 0) native().topkRows(scores.handle(), R, S, S, 1, k, opts.flat ?? false, out.handle());
+  return out;
+}
+
+// The k largest of each column of scores [T, E], as ascending row indices [E, k] (expert choice:
+// each expert picks its k tokens).
+export function topkColumns(scores: Tensor, k: number): Tensor {
+  const fn = 'topkColumns';
+  checkTensor(fn, 'scores', scores, { dtype: scores.device.isCuda ? 'f32' : ['f32', 'f64'], ndim: 2 });
+  const [T, E] = scores.shape;
+  checkNumber(fn, 'k', k, { integer: true, min: 1, max: Math.max(1, T) });
+  const out = Tensor.empty([E, k], 'i32', scores.device);
+  if (E > 0) native().topkRows(scores.handle(), E, T, 1, E, k, false, out.handle());
+  return out;
+}
+
+export type GateName = 'softmax' | 'sigmoid';
+const GATE = { softmax: 0, sigmoid: 1 } as const;
+
+export interface RouterOptions {
+  gate?: GateName;
+  renormalize?: boolean;
+}
+
+export interface RouterChoice {
+  probs: Tensor; // [T, E]
+  lse: Tensor; // [T] log-sum-exp of the logits (z-loss)
+  experts: Tensor; // i32 [T, k]
+  gates: Tensor; // [T, k]
+}
+
+function routerArgs(fn: string, logits: Tensor, k: number, o: RouterOptions) {
+  checkTensor(fn, 'logits', logits, { dtype: logits.device.isCuda ? 'f32' : ['f32', 'f64'], ndim: 2 });
+  checkNumber(fn, 'k', k, { integer: true, min: 1, max: logits.shape[1] });
+  const gate = checkOneOf(fn, 'options.gate', o.gate ?? 'softmax', ['softmax', 'sigmoid'] as const);
+  const renorm = o.renormalize === undefined ? false : checkBool(fn, 'options.renormalize', o.renormalize);
+  return { gate, renorm };
+}
+
+// Token-choice routing: each token's top-k experts by gate probability.
+export function routerTopk(logits: Tensor, k: number, opts: RouterOptions = {}): RouterChoice {
+  const { gate, renorm } = routerArgs('routerTopk', logits, k, opts);
+  const [T, E] = logits.shape, d = statDtype(logits), dev = logits.device;
+  const probs = Tensor.empty([T, E], d, dev), lse = Tensor.empty([T], d, dev);
+  const experts = Tensor.empty([T, k], 'i32', dev), gates = Tensor.empty([T, k], d, dev);
+  native().routerTopk(logits.handle(), k, GATE[gate], renorm, probs.handle(), lse.handle(), experts.handle(), gates.handle());
+  return { probs, lse, experts, gates };
+}
+
+// dlogits from the gradient of the chosen gates (dgates [T, k]), of the dense probabilities
+// (dprobs [T, E]: auxiliary losses), and a z-loss weight per token (z: adds z * d(lse^2)/dlogits).
+export function routerBackward(
+  logits: Tensor, choice: RouterChoice, opts: RouterOptions & { dgates?: Tensor; dprobs?: Tensor; z?: number } = {},
+): Tensor {
+  const fn = 'routerBackward';
+  const k = choice.experts.shape[1];
+  const { gate, renorm } = routerArgs(fn, logits, k, opts);
+  const [T, E] = logits.shape;
+  if (opts.dgates) checkTensor(fn, 'options.dgates', opts.dgates, { dtype: statDtype(logits), shape: [T, k], device: logits.device });
+  if (opts.dprobs) checkTensor(fn, 'options.dprobs', opts.dprobs, { dtype: statDtype(logits), shape: [T, E], device: logits.device });
+  const z = checkNumber(fn, 'options.z', opts.z ?? 0);
+  const dl = Tensor.empty([T, E], logits.dtype, logits.device);
+  native().routerBackward(logits.handle(), k, GATE[gate], renorm, choice.probs.handle(), choice.lse.handle(), choice.experts.handle(),
+    choice.gates.handle(), opts.dgates?.handle() ?? null, opts.dprobs?.handle() ?? null, z, dl.handle());
+  return dl;
+}
+
+// y[r] = x[r] * w[r]  (gates, router weights)
+export function rowScale(x: Tensor, w: Tensor): Tensor {
+  checkFloat('rowScale', 'x', x, { ndim: 2 });
+  checkTensor('rowScale', 'w', w, { dtype: statDtype(x), shape: [x.shape[0]], device: x.device });
+  const y = Tensor.empty(x.shape, x.dtype, x.device);
+  native().rowScale(x.handle(), w.handle(), y.handle());
+  return y;
+}
+
+// out[r] = <a[r], b[r]>  (the gradient of a row scale)
+export function rowDot(a: Tensor, b: Tensor): Tensor {
+  checkFloat('rowDot', 'a', a, { ndim: 2 });
+  checkTensor('rowDot', 'b', b, { dtype: a.dtype, shape: [...a.shape], device: a.device });
+  const out = Tensor.empty([a.shape[0]], statDtype(a), a.device);
+  native().rowDot(a.handle(), b.handle(), out.handle());
+  return out;
+}
+
+// Token of each dispatch slot: assignment / k; -1 for empty slots and assignments to the no-op expert.
+export function slotTokens(slots: Tensor, k: number, opts: { experts?: Tensor; noop?: number } = {}): Tensor {
+  checkTensor('slotTokens', 'slots', slots, { dtype: 'i32', ndim: 1 });
+  checkNumber('slotTokens', 'k', k, { integer: true, min: 1 });
+  if (opts.experts) checkTensor('slotTokens', 'options.experts', opts.experts, { dtype: 'i32', device: slots.device });
+  if ((opts.noop ?? -1) >= 0 && !opts.experts) throw rangeError('slotTokens', 'options.experts', 'the expert of each assignment when a no-op expert is given', undefined);
+  const out = Tensor.empty(slots.shape, 'i32', slots.device);
+  native().slotTokens(slots.handle(), k, opts.experts?.handle() ?? null, opts.noop ?? -1, out.handle());
+  return out;
+}
+
+// Capacity dispatch: [E * capacity] slots, expert e's first `capacity` assignments in grouped order, -1 beyond.
+export function capacitySlots(perm: Tensor, offsets: Tensor, capacity: number): Tensor {
+  checkTensor('capacitySlots', 'perm', perm, { dtype: 'i32', ndim: 1 });
+  checkTensor('capacitySlots', 'offsets', offsets, { dtype: 'i32', ndim: 1 });
+  sameDevice('capacitySlots', { perm, offsets });
+  checkNumber('capacitySlots', 'capacity', capacity, { integer: true, min: 0 });
+  const out = Tensor.empty([(offsets.shape[0] - 1) * capacity], 'i32', perm.device);
+  native().capacitySlots(perm.handle(), offsets.handle(), capacity, out.handle());
+  return out;
+}

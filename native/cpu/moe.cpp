@@ -1,0 +1,158 @@
+#include "../kernels/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "parallel.h"
+
+namespace mixt::cpu {
+namespace {
+double val(const TensorView& t, int64_t i) { return t.dtype == DType::F64 ? t.ptr<double>()[i] : double(t.ptr<float>()[i]); }
+void set(const TensorView& t, int64_t i, double v) {
+  if (t.dtype == DType::F64) t.ptr<double>()[i] = v;
+  else t.ptr<float>()[i] = float(v);
+}
+}  // namespace
+
+void topk_rows(const Stream&, const TopkRowsArgs& a, const TensorView& out) {
+  int32_t* o = out.ptr<int32_t>();
+  parallel_for(a.rows, 1, [&](int64_t r0, int64_t r1) {
+    std::vector<int32_t> idx(static_cast<size_t>(a.cols));
+    for (int64_t r = r0; r < r1; r++) {
+      std::iota(idx.begin(), idx.end(), 0);
+      auto score = [&](int32_t c) { return val(a.scores, r * a.row_stride + c * a.col_stride); };
+      // larger score first; equal scores: lower index first (stable); NaN counts as smallest
+      auto better = [&](int32_t x, int32_t y) {
+        double sx = score(x), sy = score(y);
+        if (std::isnan(sx) != std::isnan(sy)) return std::isnan(sy);
+        return sx > sy || (!(sx < sy) && x < y);
+      };
+      std::nth_element(idx.begin(), idx.begin() + (a.k - 1), idx.end(), better);
+      std::sort(idx.begin(), idx.begin() + a.k);
+      for (int64_t j = 0; j < a.k; j++) o[r * a.k + j] = int32_t(a.flat ? r * a.cols + idx[size_t(j)] : idx[size_t(j)]);
+    }
+  });
+}
+
+void router_topk(const Stream&, const RouterArgs& a, const TensorView& probs, const TensorView& lse, const TensorView& experts,
+                 const TensorView& gates) {
+  const int64_t E = a.experts, K = a.k;
+  int32_t* ex = experts.ptr<int32_t>();
+  parallel_for(a.tokens, 16, [&](int64_t t0, int64_t t1) {
+    std::vector<double> p(static_cast<size_t>(E));
+    std::vector<int32_t> order(static_cast<size_t>(E));
+    for (int64_t t = t0; t < t1; t++) {
+      double mx = -INFINITY;
+      for (int64_t e = 0; e < E; e++) mx = std::max(mx, val(a.logits, t * E + e));
+      double s = 0;
+      for (int64_t e = 0; e < E; e++) s += std::exp(val(a.logits, t * E + e) - mx);
+      set(lse, t, mx + std::log(s));
+      for (int64_t e = 0; e < E; e++) {
+        double l = val(a.logits, t * E + e);
+        p[size_t(e)] = a.gate == GateKind::Softmax ? std::exp(l - mx) / s : 1.0 / (1.0 + std::exp(-l));
+        set(probs, t * E + e, p[size_t(e)]);
+      }
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int32_t x, int32_t y) {
+        return p[size_t(x)] > p[size_t(y)] || (p[size_t(x)] == p[size_t(y)] && x < y);
+      });
+      double sum = 0;
+      for (int64_t j = 0; j < K; j++) sum += p[size_t(order[size_t(j)])];
+      for (int64_t j = 0; j < K; j++) {
+        ex[t * K + j] = order[size_t(j)];
+        double g = p[size_t(order[size_t(j)])];
+        set(gates, t * K + j, a.renormalize ? g / sum : g);
+      }
+    }
+  });
+}
+
+void router_backward(const Stream&, const RouterArgs& a, const TensorView& probs, const TensorView& lse, const TensorView& experts,
+                     const TensorView& gates, const TensorView& dgates, const TensorView& dprobs, double z, const TensorView& dlogits) {
+  const int64_t E = a.experts, K = a.k;
+  const int32_t* ex = experts.ptr<int32_t>();
+  parallel_for(a.tokens, 16, [&](int64_t t0, int64_t t1) {
+    std::vector<double> dp(static_cast<size_t>(E));
+    for (int64_t t = t0; t < t1; t++) {
+      for (int64_t e = 0; e < E; e++) dp[size_t(e)] = dprobs.data ? val(dprobs, t * E + e) : 0.0;
+      if (dgates.data) {
+        double sum = 0, gdot = 0;
+        for (int64_t j = 0; j < K; j++) {
+          sum += val(probs, t * E + ex[t * K + j]);
+          gdot += val(dgates, t * K + j) * val(gates, t * K + j);
+        }
+        for (int64_t j = 0; j < K; j++) {
+          double dg = val(dgates, t * K + j);
+          dp[size_t(ex[t * K + j])] += a.renormalize ? (dg - gdot) / sum : dg;
+        }
+      }
+      double pdp = 0;
+      for (int64_t e = 0; e < E; e++) pdp += val(probs, t * E + e) * dp[size_t(e)];
+      double l = val(lse, t);
+      for (int64_t e = 0; e < E; e++) {
+        double p = val(probs, t * E + e);
+        double d = a.gate == GateKind::Softmax ? p * (dp[size_t(e)] - pdp) : dp[size_t(e)] * p * (1 - p);
+        if (z != 0) d += z * 2 * l * std::exp(val(a.logits, t * E + e) - l);
+        set(dlogits, t * E + e, d);
+      }
+    }
+  });
+}
+
+void row_scale(const Stream&, const TensorView& x, const TensorView& w, const TensorView& y) {
+  const int64_t R = x.rows(), C = x.cols();
+  dispatch_float(x.dtype, "rowScale", [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    using E = Elem<T>;
+    const T* px = x.ptr<T>();
+    T* py = y.ptr<T>();
+    parallel_for(R, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++) {
+        double s = val(w, r);
+        for (int64_t c = 0; c < C; c++) E::store(py, r * C + c, typename E::acc(double(E::load(px, r * C + c)) * s));
+      }
+    });
+  });
+}
+
+void row_dot(const Stream&, const TensorView& a, const TensorView& b, const TensorView& out) {
+  const int64_t R = a.rows(), C = a.cols();
+  dispatch_float(a.dtype, "rowDot", [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    using E = Elem<T>;
+    const T *pa = a.ptr<T>(), *pb = b.ptr<T>();
+    parallel_for(R, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++) {
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += double(E::load(pa, r * C + c)) * double(E::load(pb, r * C + c));
+        set(out, r, s);
+      }
+    });
+  });
+}
+
+void slot_tokens(const Stream&, const TensorView& slots, int64_t k, const TensorView& experts, int64_t noop, const TensorView& tokens) {
+  const int32_t* sl = slots.ptr<int32_t>();
+  const int32_t* ex = experts.data ? experts.ptr<int32_t>() : nullptr;
+  int32_t* tk = tokens.ptr<int32_t>();
+  for (int64_t i = 0; i < slots.numel(); i++) {
+    int32_t a = sl[i];
+    tk[i] = a < 0 || (ex && noop >= 0 && ex[a] == noop) ? -1 : int32_t(a / k);
+  }
+}
+
+void capacity_slots(const Stream&, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& slots) {
+  const int32_t* p = perm.ptr<int32_t>();
+  const int32_t* off = offsets.ptr<int32_t>();
+  int32_t* out = slots.ptr<int32_t>();
+  const int64_t E = offsets.numel() - 1;
+  for (int64_t e = 0; e < E; e++)
+    for (int64_t j = 0; j < capacity; j++) {
+      int64_t at = off[e] + j;
+      out[e * capacity + j] = at < off[e + 1] ? p[at] : -1;
+    }
+}
+
+}  // namespace mixt::cpu
