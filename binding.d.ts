@@ -119,4 +119,5 @@ export interface Binding {
   rowDot(a: H, b: H, out: H): void;
   slotTokens(slots: H, k: number, experts: H | null, noop: number, tokens: H): void;
   capacitySlots(perm: H, offsets: H, capacity: number, slots: H): void;
+  choiceGateIndex(chosen: H, experts: number, out: H): void;
 }

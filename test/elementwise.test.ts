@@ -7,7 +7,7 @@ const refUnary: Record<mixt.UnaryName, (x: number) => number> = {
   neg: (x) => -x, exp: Math.exp, log: Math.log, sqrt: Math.sqrt, rsqrt: (x) => 1 / Math.sqrt(x), abs: Math.abs,
   relu: (x) => Math.max(0, x), silu: (x) => x / (1 + Math.exp(-x)),
   gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)), tanh: Math.tanh, sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  square: (x) => x * x, reciprocal: (x) => 1 / x,
+  square: (x) => x * x, reciprocal: (x) => 1 / x, softplus: (x) => Math.log1p(Math.exp(x)), step: (x) => (x > 0 ? 1 : 0),
 };
 
 // Abramowitz-Stegun 7.1.26 is too coarse for 1e-12; use a series/continued fraction.

@@ -1,6 +1,7 @@
 import * as mixt from '../lib';
 import { Batch } from '../lib/nn/batch';
 import { MoTBlock, NormPlacement } from '../lib/nn/mot_block';
+import { GroupedSwiGLU } from '../lib/nn/ffn';
 import { Device } from '../lib/core/device';
 import { TOL, expectClose, randn, values } from './helpers';
 import { checkGradient, dot, f64 } from './gradcheck';
@@ -88,7 +89,7 @@ describe('MoTBlock', () => {
     const x = randn(T * d, 10);
     const before = (await runBlock(block, b, x)).y;
     block.clearSaved();
-    const ffn = block.ffn.wDown.weight;
+    const ffn = (block.ffn as GroupedSwiGLU).wDown.weight;
     const w = await values(ffn.value);
     const per = w.length / 3;
     for (let i = 2 * per; i < 3 * per; i++) w[i] += 0.5; // modality 2's FFN output projection

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import * as cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import * as fs from 'fs';
-import { BlockKind, ModelConfig, PRESETS, PresetName, parameterCount, presetConfig, validateConfig } from '../model/config';
+import { BLOCK_KINDS, BlockKind, ModelConfig, PRESETS, PresetName, parameterCount, presetConfig, validateConfig } from '../model/config';
 import { Model } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
 import { TokenDataset, shapesCorpus, unigramEntropy } from '../train/data/dataset';
@@ -43,10 +43,12 @@ export function loadData(path?: string): TokenDataset {
   return path ? readTokenFile(path) : shapesCorpus({ docs: 20000, seed: 1, split: 'train' });
 }
 
-function parseBlocks(spec: string | undefined, layers: number): BlockKind | BlockKind[] {
-  if (!spec) return 'mot';
-  const parts = spec.split(',').map((s) => s.trim()) as BlockKind[];
-  return parts.length === 1 ? parts[0] : parts.length === layers ? parts : (() => { throw new RangeError(`--blocks: give one kind or ${layers} comma-separated kinds`); })();
+// One kind for every layer, or a comma-separated pattern repeated over the layers
+// ("mot,mod": Mixture-of-Depths every other layer).
+export function parseBlocks(spec: string | undefined, layers: number): BlockKind[] {
+  const parts = (spec ?? 'mot').split(',').map((s) => s.trim()).filter(Boolean) as BlockKind[];
+  if (!parts.length) throw new RangeError('--blocks: give at least one block kind');
+  return Array.from({ length: layers }, (_, i) => parts[i % parts.length]);
 }
 
 export interface TrainResult {
@@ -123,7 +125,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
       loss: fmt(r.loss),
       mods: r.modalities.map((m) => `${m.name} ${fmt(m.loss, 2)}`).join(' '),
       tps: Math.round(r.tokensPerSecond),
-      mfu: r.mfu !== undefined ? ` | MFU ${(100 * r.mfu).toFixed(1)}%` : '',
+      mfu: (r.mfu !== undefined ? ` | MFU ${(100 * r.mfu).toFixed(1)}%` : '') + routingSummary(r),
     });
     if (o.checkpointEvery && r.step % o.checkpointEvery === 0 && r.step < opts.steps) checkpoint = await trainer.save(out);
   }
@@ -137,6 +139,17 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   else if (!o.quiet) printSummary(result);
   return result;
 }
+
+// A short routing line for the progress bar: MoD predictor accuracy, MoE load imbalance.
+function routingSummary(r: StepReport): string {
+  if (!r.routing?.length) return '';
+  const mod = r.routing.filter((x) => x.kind === 'mod'), moe = r.routing.filter((x) => x.kind === 'moe');
+  const parts: string[] = [];
+  if (mod.length) parts.push(`MoD ${fmt(100 * mod[0].capacityUsed!, 1)}% of tokens, predictor ${fmt(100 * mean(mod.map((x) => x.predictorAccuracy!)), 0)}%`);
+  if (moe.length) parts.push(`MoE max/mean load ${fmt(mean(moe.map((x) => x.maxOverMeanLoad!)), 2)}`);
+  return ` | ${parts.join(', ')}`;
+}
+const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
 
 function printSummary(r: TrainResult): void {
   const t = new Table({ head: ['modality', 'unigram entropy', 'first loss', 'final loss', 'final accuracy', 'targets/step'] });
@@ -155,7 +168,7 @@ export function trainCommand(): Command {
     .description('train a model (default: the tiny preset on the embedded multimodal shapes corpus)')
     .option('--preset <name>', 'tiny | small | medium', 'tiny')
     .option('--config <file>', 'model config JSON (fields override the preset)')
-    .option('--blocks <kinds>', "block kind for every layer, or one per layer, comma-separated: 'mot' or 'dense'")
+    .option('--blocks <kinds>', `block kind of every layer, or a comma-separated pattern repeated over the layers (${BLOCK_KINDS.join(', ')})`)
     .option('--data <file>', 'a packed token file (.mixt); default: the embedded corpus')
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' (default: auto, or MIXT_DEVICE)")
     .option('--steps <n>', 'optimisation steps', intOption('--steps'))

@@ -2,8 +2,15 @@
 // chosen per layer by `blocks`, a per-modality final norm and an LM head (tied or not).
 import { rangeError, typeError } from '../core/errors';
 
-export type BlockKind = 'dense' | 'mot';
-export const BLOCK_KINDS: readonly BlockKind[] = ['dense', 'mot'];
+import { MOD_DEFAULTS, ModConfig } from '../nn/mod';
+import { MOE_DEFAULTS, MoeConfig } from '../nn/moe';
+
+// dense: weights shared by all modalities; mot: every non-embedding weight untied by modality;
+// mod: Mixture-of-Depths routing around a MoT block; moe: shared attention, an expert FFN;
+// mode-staged: MoD around a moe block; mode-integrated: a moe block with a no-op expert;
+// mot+moe: a MoT block whose FFN for one modality (moeModality) is experts.
+export type BlockKind = 'dense' | 'mot' | 'mod' | 'moe' | 'mode-staged' | 'mode-integrated' | 'mot+moe';
+export const BLOCK_KINDS: readonly BlockKind[] = ['dense', 'mot', 'mod', 'moe', 'mode-staged', 'mode-integrated', 'mot+moe'];
 
 export interface ModalityConfig {
   name: string;
@@ -26,6 +33,17 @@ export interface ModelConfig {
   maxSeqLen: number;
   tieEmbeddings: boolean;
   blocks: BlockKind[]; // one per layer
+  mod?: Partial<ModConfig>; // routing settings of mod / mode-staged blocks
+  moe?: Partial<MoeConfig>; // expert settings of moe / mode-* / mot+moe blocks
+  moeModality?: string; // the modality whose FFN is experts in mot+moe blocks (default: the first)
+}
+
+export function modSettings(c: ModelConfig): ModConfig {
+  return { ...MOD_DEFAULTS, ...(c.mod ?? {}) };
+}
+
+export function moeSettings(c: ModelConfig): MoeConfig {
+  return { ...MOE_DEFAULTS, hidden: c.ffnHidden, ...(c.moe ?? {}) };
 }
 
 export type PresetName = 'tiny' | 'small' | 'medium';
@@ -100,6 +118,18 @@ export function validateConfig(c: ModelConfig): ModelConfig {
   if (c.placement !== 'pre' && c.placement !== 'post') throw typeError(fn, 'placement', "'pre' or 'post'", c.placement);
   if (!Array.isArray(c.blocks) || c.blocks.length !== c.layers) throw rangeError(fn, 'blocks', `one block kind per layer (${c.layers})`, c.blocks);
   for (const b of c.blocks) if (!BLOCK_KINDS.includes(b)) throw typeError(fn, 'blocks', `kinds from ${BLOCK_KINDS.join(', ')}`, b);
+  const mod = modSettings(c), moe = moeSettings(c);
+  if (!(mod.capacity > 0 && mod.capacity <= 1)) throw rangeError(fn, 'mod.capacity', 'a fraction in (0, 1]', mod.capacity);
+  if (!['raw', 'sigmoid', 'one'].includes(mod.gate)) throw typeError(fn, 'mod.gate', "'raw', 'sigmoid' or 'one'", mod.gate);
+  if (!['bce', 'predictor', 'none'].includes(mod.aux)) throw typeError(fn, 'mod.aux', "'bce', 'predictor' or 'none'", mod.aux);
+  int(fn, 'moe.experts', moe.experts, 1);
+  int(fn, 'moe.k', moe.k, 1);
+  if (moe.choice === 'token' && moe.k > moe.experts + (moe.noop ? 1 : 0)) throw rangeError(fn, 'moe.k', `at most the number of experts (${moe.experts})`, moe.k);
+  if (moe.choice !== 'token' && moe.choice !== 'expert') throw typeError(fn, 'moe.choice', "'token' or 'expert'", moe.choice);
+  if (moe.choice === 'expert' && !(moe.capacityFactor > 0)) throw rangeError(fn, 'moe.capacityFactor', 'a positive capacity factor for expert choice', moe.capacityFactor);
+  if (c.moeModality !== undefined && !c.modalities.some((m) => m.name === c.moeModality)) {
+    throw rangeError(fn, 'moeModality', `one of ${c.modalities.map((m) => m.name).join(', ')}`, c.moeModality);
+  }
   return c;
 }
 
@@ -119,6 +149,14 @@ export function parameterCount(c: ModelConfig): { total: number; activePerToken:
   const d = c.dModel, hd = c.headDim, M = c.modalities.length;
   const block = d * c.heads * hd * 2 + d * c.kvHeads * hd * 2 + 3 * d * c.ffnHidden + 2 * d + (c.qkNorm ? 2 * hd : 0);
   let total = c.vocabSize * d * (c.tieEmbeddings ? 1 : 2) + M * d;
-  for (const b of c.blocks) total += block * (b === 'mot' ? M : 1);
+  const moe = moeSettings(c);
+  const experts = moe.experts * 3 * d * moe.hidden;
+  const attn = block - 3 * d * c.ffnHidden;
+  for (const b of c.blocks) {
+    if (b === 'mot' || b === 'mod') total += block * M + (b === 'mod' ? d : 0);
+    else if (b === 'moe' || b === 'mode-staged' || b === 'mode-integrated') total += attn + experts;
+    else if (b === 'mot+moe') total += block * M + experts;
+    else total += block;
+  }
   return { total, activePerToken: c.vocabSize * d * (c.tieEmbeddings ? 1 : 2) + d + c.layers * block };
 }

@@ -12,7 +12,9 @@ import { Parameter } from '../nn/parameter';
 import {
   cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, scatterRows, tensor,
 } from '../ops';
-import { ModelConfig, validateConfig } from './config';
+import { ModelConfig, modSettings, moeSettings, validateConfig } from './config';
+import { MoDBlock } from '../nn/mod';
+import { MoEFeedForward, ModalityExpertFFN } from '../nn/moe';
 
 export interface ModelOptions {
   device: Device;
@@ -74,15 +76,27 @@ export class Model {
 
   private makeBlock(kind: ModelConfig['blocks'][number], i: number, init: InitContext): Block {
     const c = this.cfg;
+    const M = c.modalities.length;
     const common = {
       dModel: c.dModel, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffnHidden: c.ffnHidden,
       normKind: c.normKind, placement: c.placement, qkNorm: c.qkNorm, ropeTheta: c.ropeTheta, layers: c.layers,
     };
+    const name = `layers.${i}`;
+    const moe = moeSettings(c);
+    const block = (modalities: number, ffn?: ConstructorParameters<typeof MoTBlock>[1]['ffn']) =>
+      new MoTBlock(name, { ...common, modalities, ffn }, init, this.computeDtype);
+    const mod = (inner: Block) => new MoDBlock(name, inner, c.dModel, modSettings(c), init, this.computeDtype);
     switch (kind) {
-      case 'mot':
-        return new MoTBlock(`layers.${i}`, { ...common, modalities: c.modalities.length }, init, this.computeDtype);
-      case 'dense':
-        return new MoTBlock(`layers.${i}`, { ...common, modalities: 1 }, init, this.computeDtype);
+      case 'mot': return block(M);
+      case 'dense': return block(1);
+      case 'mod': return mod(block(M));
+      case 'moe': return block(1, { kind: 'moe', moe });
+      case 'mode-staged': return mod(block(1, { kind: 'moe', moe }));
+      case 'mode-integrated': return block(1, { kind: 'moe', moe: { ...moe, noop: true } });
+      case 'mot+moe': {
+        const m = Math.max(0, c.modalities.findIndex((x) => x.name === c.moeModality));
+        return block(M, { kind: 'modality-moe', moe, modality: m });
+      }
     }
   }
 
@@ -94,6 +108,17 @@ export class Model {
     const ps = [this.embed, ...this.blocks.flatMap((b) => b.parameters()), ...this.finalNorm.parameters()];
     if (this.head !== this.embed) ps.push(this.head);
     return ps;
+  }
+
+  // The routed layers, by layer index: Mixture-of-Depths routers and expert FFNs.
+  routedLayers(): { layer: number; mod: MoDBlock | null; moe: MoEFeedForward | null }[] {
+    return this.blocks.flatMap((b, layer) => {
+      const mod = b instanceof MoDBlock ? b : null;
+      const inner = mod ? mod.inner : b;
+      const ffn = inner instanceof MoTBlock ? inner.ffn : null;
+      const moe = ffn instanceof MoEFeedForward ? ffn : ffn instanceof ModalityExpertFFN ? ffn.moe : null;
+      return mod || moe ? [{ layer, mod, moe }] : [];
+    });
   }
 
   zeroGrad(): void {
@@ -172,12 +197,26 @@ export class Model {
     this.clearSaved();
   }
 
+  // The trunk for generation: Mixture-of-Depths blocks choose their tokens causally (each token by
+  // its own router decision), not by top-k over the whole sequence, which would see the future.
+  private async causalTrunk(batch: Batch, ids: Tensor): Promise<Tensor> {
+    let x = gatherRows(this.embed.compute, ids);
+    for (const b of this.blocks) {
+      const y = b instanceof MoDBlock ? await b.forwardCausal(x, batch) : b.forward(x, batch);
+      x.dispose();
+      x = y;
+    }
+    const h = this.finalNorm.forward(x, batch.rowIds(this.modalities));
+    x.dispose();
+    return h;
+  }
+
   // Next-token logits [V] (f32) of the last token of a single sequence; no gradients kept.
   async lastLogits(batch: Batch, tokens: Int32Array): Promise<Float32Array> {
     const up = tensor(tokens, [tokens.length], { dtype: 'i32', device: this.device });
     const ids = batch.toGrouped(up);
     up.dispose();
-    const hidden = this.trunk(batch, ids);
+    const hidden = await this.causalTrunk(batch, ids);
     ids.dispose();
     for (const b of this.blocks) b.clearSaved();
     this.finalNorm.clearSaved();

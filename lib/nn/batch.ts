@@ -12,6 +12,16 @@ export interface TokenLayout {
   docIds: Int32Array; // [T] non-decreasing document id per token
   positions: Int32Array; // [T] position inside the document (RoPE and causal order)
   spanIds?: Int32Array; // [T] image span id (-1 outside spans): bidirectional inside a span
+  rowLength?: number; // tokens per packed row (sequence): T = rows * rowLength (default T)
+}
+
+// The same fields already on the device (a subset of another batch's tokens).
+interface DeviceLayout {
+  modalityIds: Tensor;
+  docIds: Tensor;
+  positions: Tensor;
+  spanIds: Tensor | null;
+  rowLength: number;
 }
 
 export class Batch {
@@ -25,21 +35,44 @@ export class Batch {
   readonly plan: RoutingPlan;
   readonly groupedIds: Tensor; // i32 [T] modality of each row in grouped order
   readonly identity: boolean; // one modality: grouped order is the original order
+  readonly rowLength: number; // tokens per packed row
   #repeated = new Map<number, Tensor>();
   #denseOffsets: Tensor | null = null;
 
-  constructor(layout: TokenLayout, modalities: number, device: Device) {
-    this.T = layout.modality.length;
+  constructor(layout: TokenLayout | DeviceLayout, modalities: number, device: Device) {
     this.modalities = modalities;
     this.device = device;
-    const ids = (a: Int32Array) => tensor(a, [a.length], { dtype: 'i32', device });
-    this.modalityIds = ids(layout.modality);
-    this.docIds = ids(layout.docIds);
-    this.positions = ids(layout.positions);
-    this.spanIds = layout.spanIds ? ids(layout.spanIds) : null;
+    if ('modality' in layout) {
+      const ids = (a: Int32Array) => tensor(a, [a.length], { dtype: 'i32', device });
+      this.T = layout.modality.length;
+      this.modalityIds = ids(layout.modality);
+      this.docIds = ids(layout.docIds);
+      this.positions = ids(layout.positions);
+      this.spanIds = layout.spanIds ? ids(layout.spanIds) : null;
+      this.rowLength = layout.rowLength ?? this.T;
+    } else {
+      this.T = layout.modalityIds.shape[0];
+      this.modalityIds = layout.modalityIds;
+      this.docIds = layout.docIds;
+      this.positions = layout.positions;
+      this.spanIds = layout.spanIds;
+      this.rowLength = layout.rowLength;
+    }
     this.identity = modalities === 1;
     this.plan = routingPlan(this.modalityIds, modalities);
     this.groupedIds = this.identity ? this.modalityIds : gatherRows(this.modalityIds, this.plan.perm);
+  }
+
+  // The tokens at `index` (original order, ascending), as a batch of their own: modality, document,
+  // position and span ids gathered on the device (positions stay the original ones), with its own
+  // routing plan. Used by Mixture-of-Depths: the chosen tokens go through the block.
+  subset(index: Tensor, rowLength: number): Batch {
+    const g = (t: Tensor) => gatherRows(t, index);
+    return new Batch(
+      { modalityIds: g(this.modalityIds), docIds: g(this.docIds), positions: g(this.positions), spanIds: this.spanIds ? g(this.spanIds) : null, rowLength },
+      this.modalities,
+      this.device,
+    );
   }
 
   // Original order -> grouped order (rows of x gathered through the permutation).

@@ -1,19 +1,26 @@
 // SwiGLU feed-forward untied by group: W_gate|up [G, 2F, d] (one fused grouped GEMM), W_down [G, d, F].
 import { Tensor } from '../core/tensor';
+import { Batch } from './batch';
 import { swiglu, swigluBackward } from '../ops';
 import { InitContext } from './init';
 import { GroupedLinear } from './linear';
 import { Module, keep, release } from './module';
 import { Parameter } from './parameter';
 
-export class GroupedSwiGLU extends Module {
+// The feed-forward sub-layer of a block: grouped rows in, grouped rows out.
+export interface FeedForward extends Module {
+  forward(x: Tensor, batch: Batch): Tensor;
+  backward(dy: Tensor): Tensor;
+}
+
+export class GroupedSwiGLU extends Module implements FeedForward {
   readonly wGateUp: GroupedLinear;
   readonly wDown: GroupedLinear;
   #saved: { gateUp: Tensor } | null = null;
 
   constructor(
     readonly name: string,
-    groups: number,
+    readonly groups: number,
     dModel: number,
     readonly hidden: number,
     init: InitContext,
@@ -29,9 +36,10 @@ export class GroupedSwiGLU extends Module {
     return [...this.wGateUp.parameters(), ...this.wDown.parameters()];
   }
 
-  // x: grouped rows [N, d], offsets of the groups; returns [N, d].
-  forward(x: Tensor, offsets: Tensor): Tensor {
+  // x: grouped rows [N, d]; returns [N, d].
+  forward(x: Tensor, batch: Batch): Tensor {
     this.clearSaved();
+    const offsets = batch.offsets(this.groups);
     const gateUp = this.wGateUp.forward(x, offsets);
     const h = swiglu(gateUp);
     const y = this.wDown.forward(h, offsets);

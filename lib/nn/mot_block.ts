@@ -8,9 +8,10 @@ import { Tensor } from '../core/tensor';
 import { add } from '../ops';
 import { GroupedAttention } from './attention';
 import { Batch } from './batch';
-import { GroupedSwiGLU } from './ffn';
+import { FeedForward, GroupedSwiGLU } from './ffn';
 import { InitContext } from './init';
 import { Module } from './module';
+import { MoEFeedForward, ModalityExpertFFN, MoeConfig } from './moe';
 import { ModalityNorm, NormKind } from './norm';
 import { Parameter } from './parameter';
 
@@ -35,6 +36,9 @@ export interface BlockConfig {
   qkNorm: boolean;
   ropeTheta: number;
   layers: number; // depth of the model, to scale output-projection init
+  // the feed-forward: per-group SwiGLU (default), experts shared by all rows, or experts for one
+  // modality beside the others' own FFNs (MoT + MoE)
+  ffn?: { kind: 'dense' } | { kind: 'moe'; moe: MoeConfig } | { kind: 'modality-moe'; moe: MoeConfig; modality: number };
 }
 
 // A residual block of the model: forward in grouped order, explicit backward.
@@ -47,7 +51,7 @@ export class MoTBlock extends Module implements Block {
   readonly attnNorm: ModalityNorm;
   readonly attn: GroupedAttention;
   readonly ffnNorm: ModalityNorm;
-  readonly ffn: GroupedSwiGLU;
+  readonly ffn: FeedForward;
   #batch: Batch | null = null;
 
   constructor(readonly name: string, readonly cfg: BlockConfig, init: InitContext, computeDtype: Tensor['dtype']) {
@@ -62,7 +66,11 @@ export class MoTBlock extends Module implements Block {
       computeDtype,
     );
     this.ffnNorm = new ModalityNorm(`${name}.ffn_norm`, cfg.normKind, m, cfg.dModel, init, computeDtype);
-    this.ffn = new GroupedSwiGLU(`${name}.ffn`, m, cfg.dModel, cfg.ffnHidden, init, computeDtype, outStd);
+    const f = cfg.ffn ?? { kind: 'dense' };
+    const dense = () => new GroupedSwiGLU(`${name}.ffn`, m, cfg.dModel, cfg.ffnHidden, init, computeDtype, outStd);
+    if (f.kind === 'dense') this.ffn = dense();
+    else if (f.kind === 'moe') this.ffn = new MoEFeedForward(`${name}.moe`, cfg.dModel, f.moe, init, computeDtype, outStd);
+    else this.ffn = new ModalityExpertFFN(dense(), new MoEFeedForward(`${name}.moe`, cfg.dModel, f.moe, init, computeDtype, outStd), f.modality);
   }
 
   parameters(): Parameter[] {
@@ -72,7 +80,7 @@ export class MoTBlock extends Module implements Block {
   forward(x: Tensor, batch: Batch): Tensor {
     this.#batch = batch;
     const m = this.cfg.modalities;
-    const ids = batch.rowIds(m), offsets = batch.offsets(m);
+    const ids = batch.rowIds(m);
     const pre = this.cfg.placement === 'pre';
     // attention sub-layer
     let a: Tensor;
@@ -91,10 +99,10 @@ export class MoTBlock extends Module implements Block {
     let f: Tensor;
     if (pre) {
       const hn = this.ffnNorm.forward(h, ids);
-      f = this.ffn.forward(hn, offsets);
+      f = this.ffn.forward(hn, batch);
       hn.dispose();
     } else {
-      const raw = this.ffn.forward(h, offsets);
+      const raw = this.ffn.forward(h, batch);
       f = this.ffnNorm.forward(raw, ids);
       raw.dispose();
     }

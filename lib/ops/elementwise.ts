@@ -9,7 +9,7 @@ import { Tensor } from '../core/tensor';
 const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5 } as const;
 const UNARY = {
   neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, abs: 5, relu: 6, silu: 7,
-  gelu: 8, tanh: 9, sigmoid: 10, square: 11, reciprocal: 12,
+  gelu: 8, tanh: 9, sigmoid: 10, square: 11, reciprocal: 12, softplus: 13, step: 14,
 } as const;
 
 // The output: `out` checked against the expected shape/dtype/device, or a fresh tensor.
@@ -65,6 +65,9 @@ export const tanh = (x: Tensor, out?: Tensor): Tensor => unary('tanh', x, out);
 export const sigmoid = (x: Tensor, out?: Tensor): Tensor => unary('sigmoid', x, out);
 export const square = (x: Tensor, out?: Tensor): Tensor => unary('square', x, out);
 export const reciprocal = (x: Tensor, out?: Tensor): Tensor => unary('reciprocal', x, out);
+export const softplus = (x: Tensor, out?: Tensor): Tensor => unary('softplus', x, out);
+// 1 where x > 0, else 0
+export const step = (x: Tensor, out?: Tensor): Tensor => unary('step', x, out);
 
 // out = alpha * x + beta * y
 export function axpby(alpha: number, x: Tensor, beta: number, y: Tensor, out?: Tensor): Tensor {

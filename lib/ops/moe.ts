@@ -123,3 +123,12 @@ export function capacitySlots(perm: Tensor, offsets: Tensor, capacity: number): 
   native().capacitySlots(perm.handle(), offsets.handle(), capacity, out.handle());
   return out;
 }
+
+// Expert choice: chosen tokens [E, C] (from topkColumns) -> the flat index t * E + e of each
+// chosen token's probability in probs [T, E].
+export function choiceGateIndex(chosen: Tensor, experts: number): Tensor {
+  checkTensor('choiceGateIndex', 'chosen', chosen, { dtype: 'i32', ndim: 2, shape: [experts, null] });
+  const out = Tensor.empty([chosen.numel], 'i32', chosen.device);
+  native().choiceGateIndex(chosen.handle(), experts, out.handle());
+  return out;
+}

@@ -11,7 +11,7 @@ export async function evaluate(model: Model, data: TokenDataset, opts: { batch: 
   const sums = new Float64Array(M), counts = new Float64Array(M), correct = new Float64Array(M);
   for (let b = 0; b < opts.batches; b++) {
     const hb = loader.next();
-    const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions }, M, model.device);
+    const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen }, M, model.device);
     const st = model.forward({ batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: new Float32Array(hb.tokens.length) });
     model.clearSaved();
     const [l, c, k] = await Promise.all([st.lossSums.toArray(), st.counts.toArray(), st.correct.toArray()]);

@@ -6,6 +6,8 @@ import { Tensor } from '../core/tensor';
 import { ModelConfig, flopsPerToken } from '../model/config';
 import { Model } from '../model/model';
 import { Batch } from '../nn/batch';
+import { ModStats } from '../nn/mod';
+import { MoeStats } from '../nn/moe';
 import { sumSquares } from '../ops';
 import { LoadedCheckpoint, TrainState, restoreCheckpoint, saveCheckpoint } from './checkpoint';
 import { TokenDataset } from './data/dataset';
@@ -42,6 +44,20 @@ export interface ModalityReport {
   targets: number;
 }
 
+export interface RoutingReport {
+  layer: number;
+  kind: 'mod' | 'moe';
+  // mod: tokens through the block / all, BCE of the causal decision, how often it agrees with top-k
+  capacityUsed?: number;
+  auxLoss?: number;
+  predictorAccuracy?: number;
+  // moe: assignments per expert, max load over mean load, balancing and z losses
+  load?: number[];
+  maxOverMeanLoad?: number;
+  lbLoss?: number;
+  zLoss?: number;
+}
+
 export interface StepReport {
   step: number; // 1-based, after this step
   lr: number;
@@ -53,6 +69,37 @@ export interface StepReport {
   tokensPerSecond: number;
   mfu?: number; // model FLOPs utilisation (CUDA)
   skipped?: string; // why the update was skipped
+  routing?: RoutingReport[]; // routed layers (last micro-batch)
+}
+
+function releaseRouted(r: { mod: ModStats | null; moe: MoeStats | null }): void {
+  r.mod?.auxLoss.dispose();
+  r.mod?.agreement.dispose();
+  for (const t of r.moe ? [r.moe.load, r.moe.lbLoss, r.moe.zLoss] : []) t.dispose();
+}
+
+async function readRouting(routed: { layer: number; mod: ModStats | null; moe: MoeStats | null }[]): Promise<RoutingReport[]> {
+  const out: RoutingReport[] = [];
+  for (const r of routed) {
+    if (r.mod) {
+      out.push({
+        layer: r.layer, kind: 'mod',
+        capacityUsed: r.mod.chosen / r.mod.tokens,
+        auxLoss: await r.mod.auxLoss.item(),
+        predictorAccuracy: (await r.mod.agreement.item()) / r.mod.tokens,
+      });
+    }
+    if (r.moe) {
+      const load = Array.from(await r.moe.load.toArray());
+      const mean = load.reduce((a, b) => a + b, 0) / Math.max(1, load.length);
+      out.push({
+        layer: r.layer, kind: 'moe', load, maxOverMeanLoad: mean ? Math.max(...load) / mean : 0,
+        lbLoss: await r.moe.lbLoss.item(), zLoss: await r.moe.zLoss.item(),
+      });
+    }
+    releaseRouted(r);
+  }
+  return out;
 }
 
 // Dense bf16 tensor-core peak of known GPUs, for MFU.
@@ -104,11 +151,14 @@ export class Trainer {
     const { model, opts } = this;
     const M = model.modalities;
     const stats: { lossSums: Tensor; counts: Tensor; correct: Tensor; dispose(): void }[] = [];
+    let routed: { layer: number; mod: ModStats | null; moe: MoeStats | null }[] = [];
     let tokens = 0;
     for (let a = 0; a < opts.accum; a++) {
       const hb = this.loader.next();
-      const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions }, M, model.device);
+      const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen }, M, model.device);
       stats.push(model.forward({ batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: this.lossWeights(hb) }));
+      for (const r of routed) releaseRouted(r);
+      routed = model.routedLayers().map((l) => ({ layer: l.layer, mod: l.mod?.takeStats() ?? null, moe: l.moe?.takeStats() ?? null }));
       model.backward();
       batch.dispose();
       tokens += hb.tokens.length;
@@ -148,6 +198,7 @@ export class Trainer {
       num += w[m] * sums[m];
       den += w[m] * counts[m];
     }
+    const routing = await readRouting(routed);
     this.step++;
     this.tokens += tokens;
     const ms = performance.now() - t0;
@@ -167,6 +218,7 @@ export class Trainer {
       tokensPerSecond: (tokens / ms) * 1000,
       ...(this.#peak ? { mfu: (flopsPerToken(model.cfg, opts.seqLen) * tokens) / (ms / 1000) / this.#peak } : {}),
       ...(skipped ? { skipped } : {}),
+      ...(routing.length ? { routing } : {}),
     };
     if (!Number.isFinite(report.loss) && !skipped && opts.onNonFinite === 'stop') {
       throw new MixtError(`training stopped: non-finite loss at step ${this.step}`, 'ERR_NON_FINITE');

@@ -111,8 +111,19 @@ MIXT_ENTRY(capacity_slots) {
   return info.Env().Undefined();
 }
 
+// choiceGateIndex(chosen [E, C], experts, out)
+MIXT_ENTRY(choice_gate_index) {
+  auto &c = TensorHandle::arg(info, 0, "chosen"), &o = TensorHandle::arg(info, 2, "out");
+  int64_t e = int_arg(info, 1, "experts");
+  TensorView vc = c.view(), vo = o.view();
+  MIXT_CHECK(e >= 1 && vc.numel() % e == 0 && vo.numel() == vc.numel(), "choiceGateIndex: sizes");
+  common_backend("choiceGateIndex", {&c, &o}).submit("choiceGateIndex", [=](const Stream& s) { MIXT_CALL(s, choice_gate_index, vc, e, vo); });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
+MIXT_EXPORT("choiceGateIndex", choice_gate_index);
 MIXT_EXPORT("topkRows", topk_rows);
 MIXT_EXPORT("routerTopk", router_topk);
 MIXT_EXPORT("routerBackward", router_backward);

@@ -9,9 +9,9 @@ namespace mixt::cpu {
 void grouped_gemm(const Stream&, const GroupedGemmArgs& p) {
   const int32_t* off = p.offsets.ptr<int32_t>();
   for (int64_t g = 0; g < p.groups; g++) {
-    if (off[0] != 0 || off[g + 1] < off[g] || off[p.groups] != p.rows)
-      throw Error("ERR_BAD_DATA", "group offsets must rise from 0 to " + std::to_string(p.rows) + " (offsets[" + std::to_string(g + 1) +
-                                      "] = " + std::to_string(off[g + 1]) + ")");
+    if (off[0] != 0 || off[g + 1] < off[g] || off[p.groups] > p.rows)
+      throw Error("ERR_BAD_DATA", "group offsets must rise from 0 to at most " + std::to_string(p.rows) + " (offsets[" +
+                                      std::to_string(g + 1) + "] = " + std::to_string(off[g + 1]) + ")");
   }
   size_t es = dtype_size(p.out.dtype);
   const char* a = static_cast<const char*>(p.a.data);

@@ -155,4 +155,11 @@ void capacity_slots(const Stream&, const TensorView& perm, const TensorView& off
     }
 }
 
+void choice_gate_index(const Stream&, const TensorView& chosen, int64_t experts, const TensorView& out) {
+  const int32_t* c = chosen.ptr<int32_t>();
+  int32_t* o = out.ptr<int32_t>();
+  const int64_t per = chosen.numel() / std::max<int64_t>(1, experts);
+  for (int64_t i = 0; i < chosen.numel(); i++) o[i] = int32_t(int64_t(c[i]) * experts + i / per);
+}
+
 }  // namespace mixt::cpu

@@ -78,7 +78,7 @@ __device__ bool resolve_tile(const GemmProblem& p, TileJob<T>& t) {
     return v;
   };
   if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0 && p.fault_flag &&
-      (p.offsets[0] != 0 || p.offsets[p.groups] != p.total))
+      (p.offsets[0] != 0 || p.offsets[p.groups] > p.total))
     report_fault(p.fault_flag, p.fault_tag, kFaultBadOffsets);
   if (p.grouping == Grouping::DepthGroups) {
     int g = blockIdx.z;

@@ -187,6 +187,10 @@ __global__ void capacity_slots_kernel(const int32_t* perm, const int32_t* offset
   }
 }
 
+__global__ void choice_gate_index_kernel(const int32_t* chosen, int64_t n, int64_t experts, int64_t per, int32_t* out) {
+  MIXT_GRID_STRIDE(i, n) { out[i] = int32_t(int64_t(chosen[i]) * experts + i / per); }
+}
+
 unsigned warp_rows(int64_t rows) {
   int64_t b = (rows + 7) / 8;
   return unsigned(b < 1 ? 1 : b > 65535 * 8 ? 65535 * 8 : b);
@@ -253,6 +257,13 @@ void capacity_slots(const Stream& s, const TensorView& perm, const TensorView& o
   if (E * capacity == 0) return;
   capacity_slots_kernel<<<grid_for(E * capacity), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(perm.data), static_cast<const int32_t*>(offsets.data),
                                                                           E, capacity, static_cast<int32_t*>(slots.data));
+}
+
+void choice_gate_index(const Stream& s, const TensorView& chosen, int64_t experts, const TensorView& out) {
+  int64_t n = chosen.numel();
+  if (!n) return;
+  choice_gate_index_kernel<<<grid_for(n), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(chosen.data), n, experts, n / experts,
+                                                                   static_cast<int32_t*>(out.data));
 }
 
 }  // namespace mixt::cuda

@@ -8,7 +8,7 @@ namespace mixt {
 enum class BinaryOp : int { Add = 0, Sub = 1, Mul = 2, Div = 3, Max = 4, Min = 5 };
 enum class UnaryOp : int {
   Neg = 0, Exp = 1, Log = 2, Sqrt = 3, Rsqrt = 4, Abs = 5, Relu = 6, Silu = 7,
-  Gelu = 8, Tanh = 9, Sigmoid = 10, Square = 11, Recip = 12
+  Gelu = 8, Tanh = 9, Sigmoid = 10, Square = 11, Recip = 12, Softplus = 13, Step = 14
 };
 
 // The op applied to one pair of values, in the accumulation type (float or double).
@@ -61,6 +61,8 @@ MIXT_HD A apply_unary(UnaryOp op, A x) {
     case UnaryOp::Sigmoid: return sigmoid_(x);
     case UnaryOp::Square: return x * x;
     case UnaryOp::Recip: return A(1) / x;
+    case UnaryOp::Softplus: return x > A(20) ? x : m_log(A(1) + m_exp(x));
+    case UnaryOp::Step: return x > A(0) ? A(1) : A(0);  // Heaviside: masks (relu', decisions)
   }
   return x;
 }

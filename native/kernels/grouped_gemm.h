@@ -3,7 +3,8 @@
 //   forward  y[rows of g] = x[rows of g] . w[g]^T         x [N, K], w [G, Nout, K], y [N, Nout]
 //   dX       dx[rows of g] = dy[rows of g] . w[g]          dy [N, Nout], dx [N, K]
 //   dW       dw[g] = dy[rows of g]^T . x[rows of g]        dw [G, Nout, K] (K-grouped: variable depth)
-// out = result + beta * out. Offsets: i32 [G+1], 0 = o[0] <= ... <= o[G] = N, checked on the device.
+// out = result + beta * out. Offsets: i32 [G+1], 0 = o[0] <= ... <= o[G] <= N, checked on the device;
+// rows past o[G] belong to no group (dropped or no-op expert slots): left untouched, or ignored by dW.
 #pragma once
 
 #include "runtime.h"

@@ -45,7 +45,9 @@ struct RouterArgs {
                    int64_t noop, const TensorView& tokens);                                                 \
   /* capacity: slot e * C + j holds the j-th assignment of expert e in grouped order (perm), or -1 */       \
   void capacity_slots(const Stream& s, const TensorView& perm, const TensorView& offsets, int64_t capacity, \
-                      const TensorView& slots);
+                      const TensorView& slots);                                                              \
+  /* expert choice: for chosen tokens [E, C], the flat index t * E + e of each one's probability */        \
+  void choice_gate_index(const Stream& s, const TensorView& chosen, int64_t experts, const TensorView& out);
 
 namespace cpu { MIXT_MOE_API }
 namespace cuda { MIXT_MOE_API }
