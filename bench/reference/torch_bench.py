@@ -244,6 +244,22 @@ def op_routing(p, inp):
     return {"sort + bincount + gather": plan}, None
 
 
+def op_topk(p, inp):
+    s = torch.randn(p["rows"], p["seq"], device=DEV)
+    return {"torch.topk + sort": lambda: torch.topk(s, p["k"], dim=1).indices.sort(dim=1).values}, None
+
+
+def op_router(p, inp):
+    logits = torch.randn(p["tokens"], p["experts"], device=DEV)
+
+    def run():
+        probs = torch.softmax(logits, dim=-1)
+        g, e = torch.topk(probs, p["k"], dim=-1)
+        return g / g.sum(-1, keepdim=True), e
+
+    return {"softmax + topk": run}, None
+
+
 def op_ce(p, inp):
     n, d, V = p["n"], p["d"], p["v"]
     h, w = rand(n, d), rand(V, d, std=0.02)
@@ -361,6 +377,7 @@ def op_step(p, inp):
 
 
 OPS = {"matmul": op_matmul, "grouped": op_grouped, "attention": op_attention, "rmsnorm": op_rmsnorm, "routing": op_routing,
+       "topk": op_topk, "router": op_router,
        "ce": op_ce, "adamw": op_adamw, "block": op_block, "step": op_step}
 
 

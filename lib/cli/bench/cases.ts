@@ -5,13 +5,13 @@ import { Device } from '../../core/device';
 import { DType } from '../../core/dtype';
 import { Generator } from '../../core/random';
 import { Tensor } from '../../core/tensor';
-import { presetConfig, PresetName, flopsPerToken } from '../../model/config';
+import { BlockKind, PRESETS, presetConfig, PresetName, flopsPerToken } from '../../model/config';
 import { Model } from '../../model/model';
 import { Batch } from '../../nn/batch';
 import { MoTBlock } from '../../nn/mot_block';
 import {
   AttentionMask, adamwStep, attention, attentionBackward, gatherRows, groupedMatmul, groupedMatmulDW, groupedMatmulDX, lmHeadCrossEntropy,
-  lmHeadCrossEntropyBackward, matmul, randn, rmsNorm, rmsNormBackward, routingPlan, tensor, zeros,
+  lmHeadCrossEntropyBackward, matmul, randn, rmsNorm, rmsNormBackward, routerTopk, routingPlan, tensor, topkRows, zeros,
 } from '../../ops';
 import { shapesCorpus } from '../../train/data/dataset';
 import { SHAPES_VOCAB } from '../../train/data/shapes';
@@ -232,6 +232,32 @@ function routingCase(label: string, rows: number, groups: number, d: number): Be
   };
 }
 
+function topkCase(rows: number, seq: number, capacity: number): BenchCase {
+  const k = Math.max(1, Math.ceil(capacity * seq));
+  return {
+    suite: 'routing', name: `MoD top-k per sequence (${capacity * 100}%)`, shape: `${rows}x${seq}, k ${k}`, bytes: rows * seq * 4 + rows * k * 4,
+    torch: { op: 'topk', params: { rows, seq, k } },
+    make(ctx) {
+      const s = randn([rows, seq], { generator: new Generator(ctx.seed), device: ctx.device });
+      return { run: () => topkRows(s, k, { flat: true }).dispose(), dispose: () => s.dispose() };
+    },
+  };
+}
+
+function routerCase(tokens: number, experts: number, k: number): BenchCase {
+  return {
+    suite: 'routing', name: `MoE router top-${k} (softmax, renormalised)`, shape: `${tokens} tokens, ${experts} experts`, bytes: tokens * experts * 8,
+    torch: { op: 'router', params: { tokens, experts, k } },
+    make(ctx) {
+      const l = randn([tokens, experts], { generator: new Generator(ctx.seed), device: ctx.device });
+      return {
+        run: () => { const c = routerTopk(l, k, { renormalize: true }); for (const t of [c.probs, c.lse, c.experts, c.gates]) t.dispose(); },
+        dispose: () => l.dispose(),
+      };
+    },
+  };
+}
+
 function lossCase(n: number, d: number, V: number): BenchCase {
   return {
     suite: 'loss', name: 'LM head + cross-entropy fwd+bwd (chunked)', shape: `${n}x${d} -> ${V}`, flops: 3 * 2 * n * d * V + 2 * n * d * V,
@@ -308,12 +334,14 @@ function blockCase(T: number, d: number, M: number): BenchCase {
   };
 }
 
-function stepCase(preset: PresetName, batch: number, seq: number): BenchCase {
-  const cfg = presetConfig(preset, benchVocab, 'mot');
+function stepCase(preset: PresetName, batch: number, seq: number, blocks: 'mot' | 'dense' | 'mod' = 'mot'): BenchCase {
+  const kinds: BlockKind[] = blocks === 'mod' ? ['mot', 'mod'] : [blocks];
+  const cfg = presetConfig(preset, benchVocab, Array.from({ length: PRESETS[preset].layers }, (_, i) => kinds[i % kinds.length]), blocks === 'mod' ? { mod: { capacity: 0.125 } } : {});
+  const label = blocks === 'mod' ? 'MoT + MoD 12.5% every other block' : blocks === 'dense' ? 'dense' : 'MoT';
   return {
-    suite: 'step', name: `training step, ${preset} MoT`, shape: `${batch}x${seq} tokens, d ${cfg.dModel}, ${cfg.layers} layers`,
+    suite: 'step', name: `training step, ${preset} ${label}`, shape: `${batch}x${seq} tokens, d ${cfg.dModel}, ${cfg.layers} layers`,
     flops: flopsPerToken(cfg, seq) * batch * seq,
-    torch: { op: 'step', params: { d: cfg.dModel, layers: cfg.layers, heads: cfg.heads, kvHeads: cfg.kvHeads, ffn: cfg.ffnHidden, vocab: cfg.vocabSize, modalities: 3, batch, seq } },
+    torch: blocks === 'mod' ? undefined : { op: 'step', params: { d: cfg.dModel, layers: cfg.layers, heads: cfg.heads, kvHeads: cfg.kvHeads, ffn: cfg.ffnHidden, vocab: cfg.vocabSize, modalities: blocks === 'dense' ? 1 : 3, batch, seq } },
     make(ctx) {
       const model = new Model(cfg, { device: ctx.device, seed: 1 });
       const trainer = new Trainer(model, shapesCorpus({ docs: 2000 }), { ...TRAIN_DEFAULTS, steps: 1 << 30, batch, seqLen: seq, warmup: 1 });
@@ -350,12 +378,15 @@ export function benchCases(ctx: { device: Device; quick: boolean }): BenchCase[]
   // norm, routing, loss, adamw
   cases.push(normCase(big ? 16384 : 2048, big ? 2048 : 256));
   cases.push(routingCase('MoT', big ? 16384 : 2048, 3, big ? 2048 : 128), routingCase('MoE top-8', big ? 16384 * 8 : 2048, big ? 64 : 8, big ? 2048 : 128));
+  cases.push(topkCase(big ? 16 : 4, big ? 1024 : 256, 0.125), routerCase(big ? 16384 : 1024, big ? 64 : 8, big ? 8 : 2));
   cases.push(lossCase(big ? 16384 : 512, big ? 2048 : 128, big ? 65536 : 1000));
   cases.push(adamwCase(big ? 100_000_000 : 1_000_000));
   // block: dense vs M = 3
   for (const M of [1, 3]) cases.push(blockCase(big ? 8192 : 512, big ? 2048 : 128, M));
   // step
-  if (big) cases.push(stepCase('small', 16, 1024), stepCase('medium', 8, 2048));
-  else cases.push(stepCase('tiny', 4, 256));
+  if (big) {
+    for (const b of ['dense', 'mot', 'mod'] as const) cases.push(stepCase('small', 16, 1024, b));
+    cases.push(stepCase('medium', 8, 2048));
+  } else for (const b of ['dense', 'mot', 'mod'] as const) cases.push(stepCase('tiny', 4, 256, b));
   return cases;
 }
