@@ -1,7 +1,7 @@
 // Global attention over packed tokens [T, H, D] with multimodal masks, GQA, saved log-sum-exp;
 // RoPE; doc ids from cu_seqlens. Visibility: same document (docIds), and, when causal,
 // positions[j] <= positions[i] or both in the same image span (spanIds >= 0, bidirectional).
-import { checkBool, checkFloat, checkNumber, checkTensor, sameDevice, sameDtype } from '../core/check';
+import { checkBool, checkFloat, checkNumber, checkTensor, sameDevice, sameDtype, checkObject } from '../core/check';
 import { rangeError, shown } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
@@ -34,6 +34,7 @@ function checkQKV(fn: string, q: Tensor, k: Tensor, v: Tensor, mask: AttentionMa
 }
 
 export function attention(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, opts: { scale?: number } = {}): { out: Tensor; lse: Tensor } {
+  opts = checkObject('attention', 'options', opts) as typeof opts;
   const scale = checkQKV('attention', q, k, v, mask, opts.scale);
   const [T, Hq] = q.shape;
   const out = Tensor.empty(q.shape, q.dtype, q.device);
@@ -46,6 +47,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, 
 export function attentionBackward(
   q: Tensor, k: Tensor, v: Tensor, out: Tensor, dOut: Tensor, lse: Tensor, mask: AttentionMask, opts: { scale?: number } = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
+  opts = checkObject('attentionBackward', 'options', opts) as typeof opts;
   const fn = 'attentionBackward';
   const scale = checkQKV(fn, q, k, v, mask, opts.scale);
   checkTensor(fn, 'out', out, { dtype: q.dtype, shape: [...q.shape], device: q.device });
@@ -59,6 +61,7 @@ export function attentionBackward(
 
 // Rotary embedding ("rotate half": pairs (c, c + D/2)); inverse = the backward.
 export function rope(x: Tensor, positions: Tensor, opts: { theta?: number; inverse?: boolean } = {}): Tensor {
+  opts = checkObject('rope', 'options', opts) as typeof opts;
   const fn = 'rope';
   checkFloat(fn, 'x', x, { ndim: 3 });
   if (x.shape[2] % 2) throw rangeError(fn, 'x', 'an even head dim', shown(`shape [${x.shape.join(', ')}]`));

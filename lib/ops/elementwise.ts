@@ -5,19 +5,13 @@ import { DType, DTYPES } from '../core/dtype';
 import { rangeError, shown, typeError } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
+import { outputFor } from './output';
 
 const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5 } as const;
 const UNARY = {
   neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, abs: 5, relu: 6, silu: 7,
   gelu: 8, tanh: 9, sigmoid: 10, square: 11, reciprocal: 12, softplus: 13, step: 14,
 } as const;
-
-// The output: `out` checked against the expected shape/dtype/device, or a fresh tensor.
-export function outputFor(fn: string, out: Tensor | undefined, like: Tensor, shape: readonly number[] = like.shape, dtype: DType = like.dtype): Tensor {
-  if (out === undefined) return Tensor.empty(shape, dtype, like.device);
-  checkTensor(fn, 'out', out, { dtype, shape: [...shape], device: like.device });
-  return out;
-}
 
 function binary(fn: keyof typeof BINARY, a: Tensor, b: Tensor, out?: Tensor): Tensor {
   checkFloat(fn, 'a', a);

@@ -1,6 +1,6 @@
 // Grouped GEMM over contiguous row groups (offsets i32 [G+1] on the device, read by the kernel:
 // no host sync). One launch for all groups; the same op serves modalities and experts.
-import { checkFloat, checkNumber, checkTensor, sameDevice, sameDtype } from '../core/check';
+import { checkFloat, checkNumber, checkTensor, sameDevice, sameDtype, checkObject } from '../core/check';
 import { rangeError } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
@@ -26,6 +26,7 @@ function checkOffsets(fn: string, offsets: Tensor, groups: number): void {
 
 // y[r] = x[r] . w[g(r)]^T: x [N, K], w [G, Nout, K] -> [N, Nout]
 export function groupedMatmul(x: Tensor, w: Tensor, offsets: Tensor, opts: GroupedOptions = {}): Tensor {
+  opts = checkObject('groupedMatmul', 'options', opts) as typeof opts;
   const fn = 'groupedMatmul';
   checkFloat(fn, 'x', x, { ndim: 2 });
   checkFloat(fn, 'w', w, { ndim: 3, shape: [null, null, x.shape[1]] });
@@ -40,6 +41,7 @@ export function groupedMatmul(x: Tensor, w: Tensor, offsets: Tensor, opts: Group
 
 // dx[r] = dy[r] . w[g(r)]: dy [N, Nout], w [G, Nout, K] -> [N, K]
 export function groupedMatmulDX(dy: Tensor, w: Tensor, offsets: Tensor, opts: GroupedOptions = {}): Tensor {
+  opts = checkObject('groupedMatmulDX', 'options', opts) as typeof opts;
   const fn = 'groupedMatmulDX';
   checkFloat(fn, 'dy', dy, { ndim: 2 });
   checkFloat(fn, 'w', w, { ndim: 3, shape: [null, dy.shape[1], null] });
@@ -54,6 +56,7 @@ export function groupedMatmulDX(dy: Tensor, w: Tensor, offsets: Tensor, opts: Gr
 
 // dw[g] = dy[rows of g]^T . x[rows of g]: dy [N, Nout], x [N, K] -> [G, Nout, K]
 export function groupedMatmulDW(dy: Tensor, x: Tensor, offsets: Tensor, opts: GroupedOptions = {}): Tensor {
+  opts = checkObject('groupedMatmulDW', 'options', opts) as typeof opts;
   const fn = 'groupedMatmulDW';
   checkFloat(fn, 'dy', dy, { ndim: 2 });
   checkFloat(fn, 'x', x, { ndim: 2, shape: [dy.shape[0], null] });

@@ -2,7 +2,7 @@
 // chunk of rows: logits = h_chunk . W^T (matmul), then one fused row kernel (max, log-sum-exp,
 // loss, argmax); backward recomputes the chunk's logits, turns them into dlogits in place and
 // accumulates dh and dW with two more products.
-import { checkFloat, checkNumber, checkTensor, sameDevice, sameDtype } from '../core/check';
+import { checkFloat, checkNumber, checkTensor, sameDevice, sameDtype, checkObject } from '../core/check';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 import { fill_ } from './elementwise';
@@ -52,6 +52,7 @@ function checkHead(fn: string, h: Tensor, w: Tensor, targets: Tensor): void {
 }
 
 export function lmHeadCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: { chunkRows?: number } = {}): RowLosses {
+  opts = checkObject('lmHeadCrossEntropy', 'options', opts) as typeof opts;
   const fn = 'lmHeadCrossEntropy';
   checkHead(fn, h, w, targets);
   const N = h.shape[0], V = w.shape[0], d = statDtype(h);
@@ -72,6 +73,7 @@ export function lmHeadCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: 
 export function lmHeadCrossEntropyBackward(
   h: Tensor, w: Tensor, targets: Tensor, lse: Tensor, dLoss: Tensor, opts: { chunkRows?: number; dw?: Tensor } = {},
 ): { dh: Tensor; dw: Tensor } {
+  opts = checkObject('lmHeadCrossEntropyBackward', 'options', opts) as typeof opts;
   const fn = 'lmHeadCrossEntropyBackward';
   checkHead(fn, h, w, targets);
   const N = h.shape[0], V = w.shape[0], d = statDtype(h);
@@ -96,6 +98,7 @@ export function lmHeadCrossEntropyBackward(
 
 // Per-group sums of values (rows with mask 0 left out) and row counts: per-modality reports.
 export function groupSum(values: Tensor, groupIds: Tensor, groups: number, opts: { mask?: Tensor } = {}): { sums: Tensor; counts: Tensor } {
+  opts = checkObject('groupSum', 'options', opts) as typeof opts;
   const fn = 'groupSum';
   checkTensor(fn, 'values', values, { dtype: ['f32', 'f64'], ndim: 1 });
   checkTensor(fn, 'groupIds', groupIds, { dtype: 'i32', shape: [values.shape[0]], device: values.device });

@@ -1,10 +1,10 @@
 // Dense matrix products. a: [..., m, k], b: [k, n] or [batch, k, n]; transposes are free (the
 // kernels read either layout). f32 is exact fp32 on every backend; bf16 accumulates in f32.
-import { checkBool, checkFloat, checkNumber, sameDevice, sameDtype } from '../core/check';
+import { checkBool, checkFloat, checkNumber, checkObject, sameDevice, sameDtype } from '../core/check';
 import { rangeError, shown } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
-import { outputFor } from './elementwise';
+import { outputFor } from './output';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -16,6 +16,7 @@ export interface MatmulOptions {
 }
 
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  opts = checkObject('matmul', 'options', opts) as typeof opts;
   const fn = 'matmul';
   checkFloat(fn, 'a', a, { ndim: [2, 3] });
   checkFloat(fn, 'b', b, { ndim: [2, 3] });

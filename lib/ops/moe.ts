@@ -1,19 +1,26 @@
 // Depth and expert routing ops: exact top-k per row (Mixture-of-Depths over a sequence; expert
 // choice over the tokens of an expert), token-choice router gates and their gradient, per-row
 // gate scaling, and expert-dispatch slots (capacity, dropped and no-op assignments = -1).
-import { checkBool, checkFloat, checkNumber, checkOneOf, checkTensor, sameDevice } from '../core/check';
-import { rangeError } from '../core/errors';
+import { checkBool, checkFloat, checkNumber, checkObject, checkOneOf, checkTensor, sameDevice } from '../core/check';
+import { rangeError, typeError } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 
 const statDtype = (t: Tensor) => (t.dtype === 'f64' ? 'f64' : 'f32');
 
+// f32 scores (f64 too on the CPU), 2-D
+function checkScores(fn: string, scores: unknown, arg = 'scores'): Tensor {
+  const t = checkTensor(fn, arg, scores, { ndim: 2 });
+  return checkTensor(fn, arg, t, { dtype: t.device.isCuda ? 'f32' : ['f32', 'f64'] });
+}
+
 // The k largest of each row of scores [R, S] (exactly k, ties to the lower index), as ascending
 // column indices [R, k]; `flat` gives r * S + c (row-major positions, e.g. token indices of a
 // packed batch).
 export function topkRows(scores: Tensor, k: number, opts: { flat?: boolean } = {}): Tensor {
+  opts = checkObject('topkRows', 'options', opts) as typeof opts;
   const fn = 'topkRows';
-  checkTensor(fn, 'scores', scores, { dtype: scores.device.isCuda ? 'f32' : ['f32', 'f64'], ndim: 2 });
+  checkScores(fn, scores);
   const [R, S] = scores.shape;
   checkNumber(fn, 'k', k, { integer: true, min: 1, max: Math.max(1, S) });
   const out = Tensor.empty([R, k], 'i32', scores.device);
@@ -25,7 +32,7 @@ export function topkRows(scores: Tensor, k: number, opts: { flat?: boolean } = {
 // each expert picks its k tokens).
 export function topkColumns(scores: Tensor, k: number): Tensor {
   const fn = 'topkColumns';
-  checkTensor(fn, 'scores', scores, { dtype: scores.device.isCuda ? 'f32' : ['f32', 'f64'], ndim: 2 });
+  checkScores(fn, scores);
   const [T, E] = scores.shape;
   checkNumber(fn, 'k', k, { integer: true, min: 1, max: Math.max(1, T) });
   const out = Tensor.empty([E, k], 'i32', scores.device);
@@ -49,8 +56,9 @@ export interface RouterChoice {
 }
 
 function routerArgs(fn: string, logits: Tensor, k: number, o: RouterOptions) {
-  checkTensor(fn, 'logits', logits, { dtype: logits.device.isCuda ? 'f32' : ['f32', 'f64'], ndim: 2 });
+  checkScores(fn, logits, 'logits');
   checkNumber(fn, 'k', k, { integer: true, min: 1, max: logits.shape[1] });
+  checkObject(fn, 'options', o);
   const gate = checkOneOf(fn, 'options.gate', o.gate ?? 'softmax', ['softmax', 'sigmoid'] as const);
   const renorm = o.renormalize === undefined ? false : checkBool(fn, 'options.renormalize', o.renormalize);
   return { gate, renorm };
@@ -58,6 +66,7 @@ function routerArgs(fn: string, logits: Tensor, k: number, o: RouterOptions) {
 
 // Token-choice routing: each token's top-k experts by gate probability.
 export function routerTopk(logits: Tensor, k: number, opts: RouterOptions = {}): RouterChoice {
+  opts = checkObject('routerTopk', 'options', opts) as typeof opts;
   const { gate, renorm } = routerArgs('routerTopk', logits, k, opts);
   const [T, E] = logits.shape, d = statDtype(logits), dev = logits.device;
   const probs = Tensor.empty([T, E], d, dev), lse = Tensor.empty([T], d, dev);
@@ -71,7 +80,11 @@ export function routerTopk(logits: Tensor, k: number, opts: RouterOptions = {}):
 export function routerBackward(
   logits: Tensor, choice: RouterChoice, opts: RouterOptions & { dgates?: Tensor; dprobs?: Tensor; z?: number } = {},
 ): Tensor {
+  opts = checkObject('routerBackward', 'options', opts) as typeof opts;
   const fn = 'routerBackward';
+  if (typeof choice !== 'object' || choice === null) throw typeError(fn, 'choice', 'the result of routerTopk', choice);
+  for (const key of ['probs', 'lse', 'experts', 'gates'] as const) checkTensor(fn, `choice.${key}`, choice[key]);
+  checkTensor(fn, 'choice.experts', choice.experts, { dtype: 'i32', ndim: 2 });
   const k = choice.experts.shape[1];
   const { gate, renorm } = routerArgs(fn, logits, k, opts);
   const [T, E] = logits.shape;
@@ -104,6 +117,7 @@ export function rowDot(a: Tensor, b: Tensor): Tensor {
 
 // Token of each dispatch slot: assignment / k; -1 for empty slots and assignments to the no-op expert.
 export function slotTokens(slots: Tensor, k: number, opts: { experts?: Tensor; noop?: number } = {}): Tensor {
+  opts = checkObject('slotTokens', 'options', opts) as typeof opts;
   checkTensor('slotTokens', 'slots', slots, { dtype: 'i32', ndim: 1 });
   checkNumber('slotTokens', 'k', k, { integer: true, min: 1 });
   if (opts.experts) checkTensor('slotTokens', 'options.experts', opts.experts, { dtype: 'i32', device: slots.device });

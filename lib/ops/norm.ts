@@ -1,7 +1,7 @@
 // RMSNorm and LayerNorm with weights chosen per row by group (modality): weight [G, d].
 // Row statistics are f32 (f64 for f64 inputs). Per-head QK-norm: view q as [T * H, headDim] and
 // pass the row group ids repeated H times.
-import { checkFloat, checkNumber, checkTensor, sameDevice, sameDtype } from '../core/check';
+import { checkFloat, checkNumber, checkTensor, sameDevice, sameDtype, checkObject } from '../core/check';
 import { rangeError, shown } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
@@ -61,6 +61,7 @@ function backward(fn: string, kind: 'rms' | 'layer', dy: Tensor, x: Tensor, weig
 }
 
 export function rmsNorm(x: Tensor, weight: Tensor, groupIds: Tensor | null, opts: { eps?: number } = {}): { y: Tensor; rstd: Tensor } {
+  opts = checkObject('rmsNorm', 'options', opts) as typeof opts;
   const { y, rstd } = forward('rmsNorm', 'rms', x, weight, null, groupIds, opts.eps ?? 1e-6);
   return { y, rstd };
 }
@@ -71,6 +72,7 @@ export function rmsNormBackward(dy: Tensor, x: Tensor, weight: Tensor, groupIds:
 }
 
 export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, groupIds: Tensor | null, opts: { eps?: number } = {}): { y: Tensor; mean: Tensor; rstd: Tensor } {
+  opts = checkObject('layerNorm', 'options', opts) as typeof opts;
   checkTensor('layerNorm', 'bias', bias);
   const { y, mean, rstd } = forward('layerNorm', 'layer', x, weight, bias, groupIds, opts.eps ?? 1e-5);
   return { y, mean: mean!, rstd };

@@ -1,6 +1,6 @@
 // Fused AdamW and global gradient-norm clipping that never syncs the host: the squared norm and
 // the clip coefficient stay on the device and the AdamW kernel reads the coefficient.
-import { checkFloat, checkNumber, checkTensor } from '../core/check';
+import { checkFloat, checkNumber, checkObject, checkTensor } from '../core/check';
 import { rangeError } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
@@ -19,7 +19,9 @@ export interface AdamWStepOptions {
 
 export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWStepOptions): void {
   const fn = 'adamwStep';
+  checkTensor(fn, 'param', param);
   checkTensor(fn, 'param', param, { dtype: param.device.isCuda ? 'f32' : ['f32', 'f64'] });
+  checkObject(fn, 'options', o);
   const like = { shape: [...param.shape], device: param.device };
   checkFloat(fn, 'grad', grad, like);
   checkTensor(fn, 'm', m, { ...like, dtype: param.dtype });
@@ -38,6 +40,7 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: 
 
 // sum over tensors of sum(g^2), as a device scalar [1] (f32; f64 when the first tensor is f64 on the CPU).
 export function gradNormSquared(grads: Tensor[], opts: { out?: Tensor } = {}): Tensor {
+  opts = checkObject('gradNormSquared', 'options', opts) as typeof opts;
   const fn = 'gradNormSquared';
   if (!Array.isArray(grads) || grads.length === 0) throw rangeError(fn, 'grads', 'a non-empty array of tensors', grads);
   grads.forEach((g, i) => checkFloat(fn, `grads[${i}]`, g, { device: grads[0].device }));

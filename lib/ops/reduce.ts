@@ -1,5 +1,5 @@
 // Reductions along one axis (or all elements when axis is omitted).
-import { checkFloat, checkNumber } from '../core/check';
+import { checkFloat, checkNumber, checkObject, checkOneOf } from '../core/check';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 
@@ -12,6 +12,8 @@ export interface ReduceOptions {
 }
 
 export function reduce(op: ReduceName, x: Tensor, opts: ReduceOptions = {}): Tensor {
+  checkOneOf('reduce', 'op', op, Object.keys(REDUCE) as ReduceName[]);
+  opts = checkObject('reduce', 'options', opts) as typeof opts;
   checkFloat(op, 'x', x);
   let axis: number;
   let outer: number, n: number, inner: number;
@@ -43,7 +45,7 @@ export const sumSquares = (x: Tensor, opts?: ReduceOptions): Tensor => reduce('s
 
 // Checks, in stream order and without waiting, that x holds no NaN or infinity: if it does, the
 // next read or sync() rejects with ERR_NON_FINITE naming `name`.
-export function assertFinite(x: Tensor, name = x.name ?? 'tensor'): void {
+export function assertFinite(x: Tensor, name?: string): void {
   checkFloat('assertFinite', 'x', x);
-  native().assertFinite(x.handle(), String(name));
+  native().assertFinite(x.handle(), String(name ?? x.name ?? 'tensor'));
 }
