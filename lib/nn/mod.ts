@@ -54,7 +54,9 @@ export interface ModStats {
 const oneMinus = (t: Tensor) => scale(t, -1, 1);
 function meanOf(t: Tensor): Tensor {
   const s = sum(t);
-  const m = scale(s.reshape([1]), 1 / Math.max(1, t.numel));
+  const v = s.reshape([1]);
+  const m = scale(v, 1 / Math.max(1, t.numel));
+  v.dispose();
   s.dispose();
   return m;
 }

@@ -147,7 +147,9 @@ export class MoEFeedForward extends Module implements FeedForward {
     const psum = sum(choice.probs, { axis: 0 });
     const prod = mul(psum, counts);
     const lbs = sum(prod);
-    const lbLoss = scale(lbs.reshape([1]), E / (A * N));
+    const lbv = lbs.reshape([1]);
+    const lbLoss = scale(lbv, E / (A * N));
+    lbv.dispose();
     const l2 = square(choice.lse);
     const zl = mean(l2);
     const zLoss = zl.reshape([1]);
@@ -177,7 +179,8 @@ export class MoEFeedForward extends Module implements FeedForward {
     // router: gates, load balancing, z-loss
     const A = N * (cfg.choice === 'token' ? cfg.k : 1);
     const lbRow = scale(s.counts, (cfg.lbWeight * E) / (A * N)); // d(lb)/d probs[t, e] = w E f_e / N
-    const dprobs = add(zeros([N, Et], { device: dev, dtype: s.logits.dtype }), lbRow);
+    const dprobs = zeros([N, Et], { device: dev, dtype: s.logits.dtype });
+    add(dprobs, lbRow, dprobs); // the row broadcasts over tokens
     lbRow.dispose();
     let dgates: Tensor | undefined;
     if (cfg.choice === 'expert') {
