@@ -57,3 +57,15 @@ export function gridPng(grid: ArrayLike<number>, cols: number, rows: number, pal
     }
   return encodePng(w, h, rgb);
 }
+
+// RGB pixels [rows * cols * 3], each scaled to `cell` x `cell`.
+export function rgbPng(rgb: Uint8Array, cols: number, rows: number, cell = 16): Buffer {
+  const w = cols * cell, h = rows * cell;
+  const out = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const s = (Math.floor(y / cell) * cols + Math.floor(x / cell)) * 3;
+      out.set(rgb.subarray(s, s + 3), (y * w + x) * 3);
+    }
+  return encodePng(w, h, out);
+}

@@ -9,6 +9,7 @@ import { Model } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
 import { TokenDataset, shapesCorpus, unigramEntropy } from '../train/data/dataset';
 import { readTokenFile } from '../train/data/tokenfile';
+import { PATCH_DIM, transfusionCorpus } from '../train/data/transfusion';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
 import { deviceName, fmt, intOption, numberOption, pickDevice } from './common';
 
@@ -21,6 +22,7 @@ const RUN_DEFAULTS: Record<PresetName, { steps: number; batch: number; seq: numb
 
 export interface TrainCliOptions {
   preset: PresetName;
+  objective?: 'ar' | 'transfusion';
   config?: string;
   blocks?: string;
   data?: string;
@@ -39,7 +41,11 @@ export interface TrainCliOptions {
   quiet?: boolean;
 }
 
-export function loadData(path?: string): TokenDataset {
+export function loadData(path?: string, objective: 'ar' | 'transfusion' = 'ar'): TokenDataset {
+  if (objective === 'transfusion') {
+    if (path) throw new RangeError('--objective transfusion trains on the embedded corpus\'s continuous pictures; --data is for token files');
+    return transfusionCorpus({ docs: 20000, seed: 1 });
+  }
   return path ? readTokenFile(path) : shapesCorpus({ docs: 20000, seed: 1, split: 'train' });
 }
 
@@ -62,7 +68,9 @@ export interface TrainResult {
 export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   const choice = pickDevice(o.device, o.quiet);
   const out = o.out ?? `runs/${o.preset}`;
-  const data = loadData(o.data);
+  const objective = o.objective ?? 'ar';
+  if (objective !== 'ar' && objective !== 'transfusion') throw new RangeError(`--objective must be 'ar' or 'transfusion', received "${objective}"`);
+  const data = loadData(o.data, objective);
   const vocab = { size: data.vocab.size, modalities: data.vocab.modalities.map((m) => ({ name: m.name, range: m.range })) };
   const resumed = o.resume ? loadCheckpoint(o.resume) : null;
   const preset = o.preset;
@@ -71,7 +79,10 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   if (resumed) cfg = validateConfig(resumed.config);
   else {
     const overrides = o.config ? (JSON.parse(fs.readFileSync(o.config, 'utf8')) as Partial<ModelConfig>) : {};
-    cfg = presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), overrides);
+    cfg = presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), {
+      ...(objective === 'transfusion' ? { transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000 } } : {}),
+      ...overrides,
+    });
   }
   if (cfg.vocabSize !== data.vocab.size) throw new RangeError(`the data's vocabulary (${data.vocab.size}) does not match the model's (${cfg.vocabSize})`);
   const d = RUN_DEFAULTS[preset];
@@ -123,7 +134,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
     if (o.json) process.stdout.write(JSON.stringify({ type: 'step', ...r }) + '\n');
     bar?.update(r.step, {
       loss: fmt(r.loss),
-      mods: r.modalities.map((m) => `${m.name} ${fmt(m.loss, 2)}`).join(' '),
+      mods: r.modalities.map((m) => `${m.name} ${fmt(m.loss, 2)}`).join(' ') + (r.diffusionLoss !== undefined ? ` diffusion ${fmt(r.diffusionLoss, 3)}` : ''),
       tps: Math.round(r.tokensPerSecond),
       mfu: (r.mfu !== undefined ? ` | MFU ${(100 * r.mfu).toFixed(1)}%` : '') + routingSummary(r),
     });
@@ -159,6 +170,7 @@ function printSummary(r: TrainResult): void {
   const h = r.trainer.history;
   const tps = h.reduce((a, x) => a + x.tokens, 0) / (h.reduce((a, x) => a + x.ms, 0) / 1000);
   console.log(t.toString());
+  if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the noise prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
   console.log(`${r.last.step} steps, ${r.trainer.tokens} tokens, ${Math.round(tps)} tokens/s${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
   console.log(`checkpoint: ${r.checkpoint}`);
 }
@@ -167,6 +179,7 @@ export function trainCommand(): Command {
   return new Command('train')
     .description('train a model (default: the tiny preset on the embedded multimodal shapes corpus)')
     .option('--preset <name>', 'tiny | small | medium', 'tiny')
+    .option('--objective <kind>', "'ar' (next token everywhere) or 'transfusion' (continuous pictures with a diffusion loss)", 'ar')
     .option('--config <file>', 'model config JSON (fields override the preset)')
     .option('--blocks <kinds>', `block kind of every layer, or a comma-separated pattern repeated over the layers (${BLOCK_KINDS.join(', ')})`)
     .option('--data <file>', 'a packed token file (.mixt); default: the embedded corpus')

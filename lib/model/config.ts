@@ -36,6 +36,8 @@ export interface ModelConfig {
   mod?: Partial<ModConfig>; // routing settings of mod / mode-staged blocks
   moe?: Partial<MoeConfig>; // expert settings of moe / mode-* / mot+moe blocks
   moeModality?: string; // the modality whose FFN is experts in mot+moe blocks (default: the first)
+  // the Transfusion setting: continuous image patches with an epsilon-prediction loss
+  transfusion?: { patchDim: number; lambda: number; timesteps: number };
 }
 
 export function modSettings(c: ModelConfig): ModConfig {

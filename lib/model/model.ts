@@ -10,10 +10,11 @@ import { Block, MoTBlock } from '../nn/mot_block';
 import { ModalityNorm } from '../nn/norm';
 import { Parameter } from '../nn/parameter';
 import {
-  cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, scatterRows, tensor,
+  add, cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, randn, rowScale, scatterRows, tensor,
 } from '../ops';
 import { ModelConfig, modSettings, moeSettings, validateConfig } from './config';
 import { MoDBlock } from '../nn/mod';
+import { PatchDiffusion, alphaBar, timestepFeatures } from '../nn/diffusion';
 import { MoEFeedForward, ModalityExpertFFN } from '../nn/moe';
 
 export interface ModelOptions {
@@ -30,12 +31,21 @@ export interface StepInputs {
   targets: Int32Array; // -1: no target
   targetModality: Int32Array;
   lossWeights: Float32Array; // dLoss per token (0 where no target): weights / normaliser / accumulation
+  // Transfusion: continuous image patches at `positions` (original order), noised on the device
+  images?: {
+    x0: Float32Array; // [P * patchDim] clean patches
+    positions: Int32Array; // [P]
+    timesteps: Int32Array; // [P] diffusion step of each patch's image
+    weight: number; // multiplies lambda * MSE in the gradient (1 / accumulation steps)
+    noise: Generator; // draws epsilon on the device
+  };
 }
 
 export interface StepStats {
   lossSums: Tensor; // f32 [M] per-modality sums of token losses
   counts: Tensor; // f32 [M] targets per modality
   correct: Tensor; // f32 [M] correct argmax predictions per modality
+  diffusion?: Tensor; // f32 [1] MSE of the noise prediction (Transfusion)
   dispose(): void;
 }
 
@@ -46,6 +56,8 @@ interface Saved {
   hidden: Tensor; // final-normed hidden, grouped
   lse: Tensor;
   batch: Batch;
+  diffusionWeight: number; // 0: no image path in this batch
+  tokens: Tensor | null; // original-order ids (image path: the embedding is taken in original order)
 }
 
 export class Model {
@@ -57,6 +69,7 @@ export class Model {
   readonly blocks: Block[];
   readonly finalNorm: ModalityNorm;
   readonly head: Parameter;
+  readonly diffusion: PatchDiffusion | null;
   #saved: Saved | null = null;
 
   constructor(cfg: ModelConfig, opts: ModelOptions) {
@@ -72,6 +85,8 @@ export class Model {
     this.head = cfg.tieEmbeddings
       ? this.embed
       : new Parameter('lm_head.weight', normalInit(init, [cfg.vocabSize, cfg.dModel], 0.02), 'matrix', this.computeDtype);
+    const tf = cfg.transfusion;
+    this.diffusion = tf ? new PatchDiffusion('diffusion', cfg.dModel, tf.patchDim, tf.lambda, init, this.computeDtype) : null;
   }
 
   private makeBlock(kind: ModelConfig['blocks'][number], i: number, init: InitContext): Block {
@@ -107,6 +122,7 @@ export class Model {
   parameters(): Parameter[] {
     const ps = [this.embed, ...this.blocks.flatMap((b) => b.parameters()), ...this.finalNorm.parameters()];
     if (this.head !== this.embed) ps.push(this.head);
+    if (this.diffusion) ps.push(...this.diffusion.parameters());
     return ps;
   }
 
@@ -125,9 +141,9 @@ export class Model {
     for (const p of this.parameters()) p.zeroGrad();
   }
 
-  // Grouped-order hidden states after the final norm.
-  private trunk(batch: Batch, ids: Tensor): Tensor {
-    let x = gatherRows(this.embed.compute, ids);
+  // Grouped-order hidden states after the final norm, from ids (grouped) or given inputs x (grouped).
+  private trunk(batch: Batch, ids: Tensor | null, input?: Tensor): Tensor {
+    let x = input ?? gatherRows(this.embed.compute, ids!);
     for (const b of this.blocks) {
       const y = b.forward(x, batch);
       x.dispose();
@@ -154,7 +170,25 @@ export class Model {
     const tmod = grouped(up(inp.targetModality));
     const lossDtype = this.computeDtype === 'f64' ? 'f64' : 'f32';
     const dLoss = grouped(tensor(Float64Array.from(inp.lossWeights), [inp.lossWeights.length], { dtype: lossDtype, ...dev }));
-    const hidden = this.trunk(batch, ids);
+    let hidden: Tensor;
+    let mse: Tensor | undefined;
+    let tokensOrig: Tensor | null = null;
+    const img = inp.images && this.diffusion && inp.images.positions.length ? inp.images : null;
+    if (img) {
+      // the image path: token embeddings in original order, plus projected noisy patches
+      tokensOrig = up(inp.tokens);
+      const xo = gatherRows(this.embed.compute, tokensOrig);
+      const eps = this.noisyInputs(xo, img);
+      const xg = batch.toGrouped(xo);
+      xo.dispose();
+      hidden = this.trunk(batch, null, xg);
+      const ho = batch.toOriginal(hidden);
+      const epsHat = this.diffusion!.predict(ho);
+      mse = this.diffusion!.mse(epsHat, eps);
+      for (const t of [ho, epsHat, eps]) t.dispose();
+    } else {
+      hidden = this.trunk(batch, ids);
+    }
     const { loss, lse, correct } = lmHeadCrossEntropy(hidden, this.head.compute, targets);
     const valid = up(Int32Array.from(inp.targets, (t) => (t >= 0 ? 1 : 0)));
     const validG = grouped(valid);
@@ -163,17 +197,38 @@ export class Model {
     const correctF = cast(correct, 'f32');
     const c = groupSum(correctF, tmod, M, { mask: validG });
     for (const t of [loss, correct, correctF, validG, tmod, c.counts]) t.dispose();
-    this.#saved = { ids, targets, dLoss, hidden, lse, batch };
+    this.#saved = { ids, targets, dLoss, hidden, lse, batch, diffusionWeight: img ? img.weight : 0, tokens: tokensOrig };
     return {
       lossSums: l.sums,
       counts: l.counts,
       correct: c.sums,
+      ...(mse ? { diffusion: mse } : {}),
       dispose() {
         l.sums.dispose();
         l.counts.dispose();
         c.sums.dispose();
+        mse?.dispose();
       },
     };
+  }
+
+  // x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, eps drawn on the device; the projected patches and
+  // timestep features are added to xo (original order). Returns eps.
+  private noisyInputs(xo: Tensor, img: NonNullable<StepInputs['images']>): Tensor {
+    const tf = this.cfg.transfusion!;
+    const P = img.positions.length, pd = tf.patchDim, dev = { device: this.device };
+    const cdt = this.computeDtype, sdt = cdt === 'f64' ? 'f64' : 'f32';
+    const x0 = tensor(Float64Array.from(img.x0), [P, pd], { dtype: cdt, ...dev });
+    const eps = randn([P, pd], { generator: img.noise, dtype: cdt, ...dev });
+    const ab = Float64Array.from(img.timesteps, (t) => alphaBar(t, tf.timesteps));
+    const a = tensor(ab.map(Math.sqrt), [P], { dtype: sdt, ...dev }), b = tensor(ab.map((v) => Math.sqrt(1 - v)), [P], { dtype: sdt, ...dev });
+    const xa = rowScale(x0, a), eb = rowScale(eps, b);
+    const noisy = add(xa, eb, xa);
+    const tfeat = tensor(Float64Array.from(timestepFeatures(img.timesteps, tf.timesteps)), [P, 32], { dtype: cdt, ...dev });
+    const pos = tensor(img.positions, [P], { dtype: 'i32', ...dev });
+    this.diffusion!.embed(xo, noisy, tfeat, pos);
+    for (const t of [x0, a, b, eb, noisy, tfeat, pos]) t.dispose();
+    return eps;
   }
 
   // Backward from the weighted loss sum(lossWeights * loss); accumulates parameter gradients.
@@ -183,6 +238,13 @@ export class Model {
     const headGrad = this.head.grad ?? undefined;
     const { dh, dw } = lmHeadCrossEntropyBackward(s.hidden, this.head.compute, s.targets, s.lse, s.dLoss, headGrad ? { dw: headGrad } : {});
     if (!headGrad) this.head.grad = dw;
+    if (s.tokens && this.diffusion) {
+      const dd = this.diffusion.backwardHead(s.batch.T, s.diffusionWeight); // original order
+      const ddg = s.batch.toGrouped(dd);
+      add(dh, ddg, dh);
+      dd.dispose();
+      ddg.dispose();
+    }
     let dx = this.finalNorm.backward(dh);
     dh.dispose();
     for (let i = this.blocks.length - 1; i >= 0; i--) {
@@ -191,16 +253,24 @@ export class Model {
       dx = d;
     }
     const e = this.embed;
-    if (e.grad) scatterRows(dx, s.ids, this.cfg.vocabSize, { accumulate: true, out: e.grad });
-    else e.grad = scatterRows(dx, s.ids, this.cfg.vocabSize, { accumulate: true });
+    let ids = s.ids;
+    if (s.tokens && this.diffusion) {
+      const dxo = s.batch.toOriginal(dx);
+      dx.dispose();
+      dx = dxo;
+      ids = s.tokens;
+      this.diffusion.backwardEmbed(dx);
+    }
+    if (e.grad) scatterRows(dx, ids, this.cfg.vocabSize, { accumulate: true, out: e.grad });
+    else e.grad = scatterRows(dx, ids, this.cfg.vocabSize, { accumulate: true });
     dx.dispose();
     this.clearSaved();
   }
 
   // The trunk for generation: Mixture-of-Depths blocks choose their tokens causally (each token by
   // its own router decision), not by top-k over the whole sequence, which would see the future.
-  private async causalTrunk(batch: Batch, ids: Tensor): Promise<Tensor> {
-    let x = gatherRows(this.embed.compute, ids);
+  private async causalTrunk(batch: Batch, ids: Tensor | null, input?: Tensor): Promise<Tensor> {
+    let x = input ?? gatherRows(this.embed.compute, ids!);
     for (const b of this.blocks) {
       const y = b instanceof MoDBlock ? await b.forwardCausal(x, batch) : b.forward(x, batch);
       x.dispose();
@@ -230,10 +300,37 @@ export class Model {
     return Float32Array.from(out);
   }
 
+  // Transfusion: the predicted noise [P * patchDim] at the patch positions of one sequence whose
+  // patches hold the noisy latents x_t at diffusion step t. No gradients kept.
+  async predictNoise(batch: Batch, tokens: Int32Array, noisy: Float32Array, positions: Int32Array, t: number): Promise<Float32Array> {
+    const tf = this.cfg.transfusion;
+    if (!tf || !this.diffusion) throw new RangeError('predictNoise: this model has no Transfusion image path');
+    const P = positions.length, dev = { device: this.device }, cdt = this.computeDtype;
+    const ids = tensor(tokens, [tokens.length], { dtype: 'i32', ...dev });
+    const xo = gatherRows(this.embed.compute, ids);
+    ids.dispose();
+    const x = tensor(Float64Array.from(noisy), [P, tf.patchDim], { dtype: cdt, ...dev });
+    const tfeat = tensor(Float64Array.from(timestepFeatures(new Int32Array(P).fill(t), tf.timesteps)), [P, 32], { dtype: cdt, ...dev });
+    const pos = tensor(positions, [P], { dtype: 'i32', ...dev });
+    this.diffusion.embed(xo, x, tfeat, pos);
+    const xg = batch.toGrouped(xo);
+    const hidden = await this.causalTrunk(batch, null, xg);
+    for (const b of this.blocks) b.clearSaved();
+    this.finalNorm.clearSaved();
+    const ho = batch.toOriginal(hidden);
+    const eps = this.diffusion.predict(ho);
+    const f = eps.dtype === 'bf16' ? cast(eps, 'f32') : eps;
+    const out = Float32Array.from(await f.toArray());
+    for (const t2 of new Set([xo, x, tfeat, pos, xg, hidden, ho, eps, f])) t2.dispose();
+    this.diffusion.clearSaved();
+    return out;
+  }
+
   clearSaved(): void {
     const s = this.#saved;
-    if (s) for (const t of [s.ids, s.targets, s.dLoss, s.hidden, s.lse]) t.dispose();
+    if (s) for (const t of [s.ids, s.targets, s.dLoss, s.hidden, s.lse, s.tokens]) t?.dispose();
     this.#saved = null;
+    this.diffusion?.clearSaved();
     for (const b of this.blocks) b.clearSaved();
     this.finalNorm.clearSaved();
   }

@@ -21,6 +21,7 @@ export interface TrainState {
   loader: LoaderState;
   options: Record<string, unknown>;
   history?: unknown[];
+  rng?: { seed: number; offset: number }; // the diffusion-noise generator (Transfusion)
 }
 
 interface StateFile {

@@ -2,6 +2,7 @@
 // global-norm clipping, AdamW, warmup + cosine schedule, gradient accumulation, non-finite
 // detection (skip the step or stop, by option), checkpoints.
 import { MixtError } from '../core/errors';
+import { Generator } from '../core/random';
 import { Tensor } from '../core/tensor';
 import { ModelConfig, flopsPerToken } from '../model/config';
 import { Model } from '../model/model';
@@ -69,6 +70,7 @@ export interface StepReport {
   tokensPerSecond: number;
   mfu?: number; // model FLOPs utilisation (CUDA)
   skipped?: string; // why the update was skipped
+  diffusionLoss?: number; // Transfusion: MSE of the noise prediction (the gradient follows lambda times it)
   routing?: RoutingReport[]; // routed layers (last micro-batch)
 }
 
@@ -117,6 +119,7 @@ export class Trainer {
   step = 0;
   tokens = 0;
   readonly history: StepReport[] = [];
+  readonly noise: Generator; // draws the diffusion noise (Transfusion), checkpointed
   #peak: number | undefined;
 
   constructor(readonly model: Model, data: TokenDataset, opts: TrainOptions, deviceName = '') {
@@ -126,6 +129,7 @@ export class Trainer {
       beta1: opts.beta1, beta2: opts.beta2, eps: 1e-8, weightDecay: opts.weightDecay, clipNorm: opts.clipNorm,
     });
     this.#peak = model.device.isCuda ? peakFlops(deviceName) : undefined;
+    this.noise = new Generator(opts.seed * 2 + 1);
   }
 
   get config(): ModelConfig {
@@ -150,13 +154,18 @@ export class Trainer {
     const t0 = performance.now();
     const { model, opts } = this;
     const M = model.modalities;
-    const stats: { lossSums: Tensor; counts: Tensor; correct: Tensor; dispose(): void }[] = [];
+    const stats: { lossSums: Tensor; counts: Tensor; correct: Tensor; diffusion?: Tensor; dispose(): void }[] = [];
     let routed: { layer: number; mod: ModStats | null; moe: MoeStats | null }[] = [];
     let tokens = 0;
     for (let a = 0; a < opts.accum; a++) {
       const hb = this.loader.next();
-      const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen }, M, model.device);
-      stats.push(model.forward({ batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: this.lossWeights(hb) }));
+      const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen, ...(hb.spanIds ? { spanIds: hb.spanIds } : {}) }, M, model.device);
+      stats.push(
+        model.forward({
+          batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: this.lossWeights(hb),
+          ...(hb.images ? { images: { ...hb.images, weight: 1 / opts.accum, noise: this.noise } } : {}),
+        }),
+      );
       for (const r of routed) releaseRouted(r);
       routed = model.routedLayers().map((l) => ({ layer: l.layer, mod: l.mod?.takeStats() ?? null, moe: l.moe?.takeStats() ?? null }));
       model.backward();
@@ -183,7 +192,12 @@ export class Trainer {
     model.zeroGrad();
     // statistics of the step
     const sums = new Float64Array(M), counts = new Float64Array(M), correct = new Float64Array(M);
+    let diffusion = 0, diffusionParts = 0;
     for (const s of stats) {
+      if (s.diffusion) {
+        diffusion += await s.diffusion.item();
+        diffusionParts++;
+      }
       const [l, c, k] = await Promise.all([s.lossSums.toArray(), s.counts.toArray(), s.correct.toArray()]);
       for (let m = 0; m < M; m++) {
         sums[m] += l[m];
@@ -219,6 +233,7 @@ export class Trainer {
       ...(this.#peak ? { mfu: (flopsPerToken(model.cfg, opts.seqLen) * tokens) / (ms / 1000) / this.#peak } : {}),
       ...(skipped ? { skipped } : {}),
       ...(routing.length ? { routing } : {}),
+      ...(diffusionParts ? { diffusionLoss: diffusion / diffusionParts } : {}),
     };
     if (!Number.isFinite(report.loss) && !skipped && opts.onNonFinite === 'stop') {
       throw new MixtError(`training stopped: non-finite loss at step ${this.step}`, 'ERR_NON_FINITE');
@@ -247,6 +262,7 @@ export class Trainer {
       loader: this.loader.state,
       options: { ...this.opts },
       history: this.history,
+      rng: this.noise.state(),
     };
   }
 
@@ -260,6 +276,7 @@ export class Trainer {
     this.step = ck.train.step;
     this.tokens = ck.train.tokens;
     this.loader.setState(ck.train.loader);
+    if (ck.train.rng) this.noise.setState(ck.train.rng);
     if (Array.isArray(ck.train.history)) this.history.push(...(ck.train.history as StepReport[]));
   }
 

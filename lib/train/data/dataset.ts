@@ -8,6 +8,11 @@ export interface TokenDataset {
   tokens: Int32Array;
   modality: Uint8Array;
   docOffsets: Float64Array; // [docs + 1], starts at 0, ends at tokens.length
+  // Transfusion: continuous image patches. patchIndex[i] is token i's row in `patches` (-1: a
+  // discrete token); the tokens of one image form a contiguous run.
+  patchIndex?: Int32Array;
+  patches?: Float32Array;
+  patchDim?: number;
 }
 
 export function documentCount(ds: TokenDataset): number {

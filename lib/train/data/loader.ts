@@ -13,6 +13,8 @@ export interface HostBatch {
   targets: Int32Array; // next token in the same document, -1 where none
   targetModality: Int32Array; // modality of each target (0 where none)
   targetCounts: number[]; // valid targets per modality
+  spanIds?: Int32Array; // image spans (continuous images attend bidirectionally), -1 elsewhere
+  images?: { x0: Float32Array; positions: Int32Array; timesteps: Int32Array }; // Transfusion
 }
 
 export interface LoaderState {
@@ -30,6 +32,7 @@ export class PackedLoader {
     readonly rows: number,
     readonly seed: number,
     readonly padToken = 0,
+    readonly diffusionSteps = 1000,
   ) {
     if (data.docOffsets.length < 2) throw new RangeError('PackedLoader: the dataset has no documents');
     this.#shuffle();
@@ -64,6 +67,9 @@ export class PackedLoader {
       targets: new Int32Array(n).fill(-1), targetModality: new Int32Array(n),
       targetCounts: new Array(data.vocab.modalities.length).fill(0),
     };
+    const patchIdx = data.patchIndex;
+    const imgPos: number[] = [], imgRow: number[] = [], imgT: number[] = [];
+    if (patchIdx) b.spanIds = new Int32Array(n).fill(-1);
     let docId = 0;
     for (let r = 0; r < R; r++) {
       let at = r * S;
@@ -75,6 +81,8 @@ export class PackedLoader {
           if (at === r * S) throw new Error('unreachable: a document longer than a row is cut to the row');
           break; // the row is full; this document starts the next row
         }
+        // one diffusion timestep per document, a pure function of (seed, epoch, document): resumable
+        const t = patchIdx ? Math.floor(hostRng(this.seed * 7919 + this.#state.epoch * 104729 + doc * 31)() * this.diffusionSteps) : 0;
         this.#takeDoc();
         for (let i = 0; i < len; i++) {
           const p = at + i;
@@ -82,6 +90,14 @@ export class PackedLoader {
           b.modality[p] = data.modality[lo + i];
           b.docIds[p] = docId;
           b.positions[p] = i;
+          if (patchIdx && patchIdx[lo + i] >= 0) {
+            b.spanIds![p] = docId; // one image per document: its patches see each other
+            imgPos.push(p);
+            imgRow.push(patchIdx[lo + i]);
+            imgT.push(t);
+            continue; // a patch predicts noise, not a next token
+          }
+          if (patchIdx && i + 1 < len && patchIdx[lo + i + 1] >= 0) continue; // nor does the token before an image
           if (i + 1 < len) {
             b.targets[p] = data.tokens[lo + i + 1];
             const tm = data.modality[lo + i + 1];
@@ -101,6 +117,12 @@ export class PackedLoader {
         }
         docId++;
       }
+    }
+    if (patchIdx) {
+      const pd = data.patchDim!;
+      const x0 = new Float32Array(imgPos.length * pd);
+      imgRow.forEach((row, j) => x0.set(data.patches!.subarray(row * pd, (row + 1) * pd), j * pd));
+      b.images = { x0, positions: Int32Array.from(imgPos), timesteps: Int32Array.from(imgT) };
     }
     return b;
   }

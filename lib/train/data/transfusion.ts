@@ -1,0 +1,135 @@
+// The embedded corpus in its continuous form (the Transfusion setting): each picture is 16 patches
+// of 2x2 pixels x RGB (12 values in [-1, 1]) instead of 64 colour tokens; captions and melodies stay
+// discrete. Caption -> picture documents drop their caption at a given rate, so the model also
+// learns the unconditional picture distribution (classifier-free guidance).
+import { TokenDataset, hostRng } from './dataset';
+import {
+  GRID, PALETTE, PALETTE_RGB, Picture, SHAPES_VOCAB, TOK, IMAGE_BASE, TONE_BASE, allPictures, caption, isHeldOut, melody, render,
+} from './shapes';
+import { modalityOfToken } from './vocab';
+
+export const PATCH = 2;
+export const PATCH_DIM = PATCH * PATCH * 3;
+export const PATCHES = (GRID / PATCH) ** 2;
+export const PATCH_TOKEN = IMAGE_BASE; // the placeholder id at patch positions (its embedding is learned)
+
+const wordId = (w: string) => SHAPES_VOCAB.tokens!.indexOf(w);
+
+// Picture -> [PATCHES * PATCH_DIM] latents: patches row-major, pixels row-major inside, RGB in [-1, 1].
+export function pictureLatents(p: Picture): Float32Array {
+  return gridLatents(render(p));
+}
+
+export function gridLatents(grid: Uint8Array): Float32Array {
+  const out = new Float32Array(PATCHES * PATCH_DIM);
+  const per = GRID / PATCH;
+  for (let pr = 0; pr < per; pr++)
+    for (let pc = 0; pc < per; pc++)
+      for (let dy = 0; dy < PATCH; dy++)
+        for (let dx = 0; dx < PATCH; dx++) {
+          const rgb = PALETTE_RGB[PALETTE[grid[(pr * PATCH + dy) * GRID + pc * PATCH + dx]]];
+          const o = (pr * per + pc) * PATCH_DIM + (dy * PATCH + dx) * 3;
+          for (let c = 0; c < 3; c++) out[o + c] = (rgb[c] / 255) * 2 - 1;
+        }
+  return out;
+}
+
+// Latents -> RGB pixels [GRID * GRID * 3] (clamped), and -> the nearest palette index per pixel.
+export function latentsToRgb(lat: ArrayLike<number>): Uint8Array {
+  const rgb = new Uint8Array(GRID * GRID * 3);
+  const per = GRID / PATCH;
+  for (let pr = 0; pr < per; pr++)
+    for (let pc = 0; pc < per; pc++)
+      for (let dy = 0; dy < PATCH; dy++)
+        for (let dx = 0; dx < PATCH; dx++)
+          for (let c = 0; c < 3; c++) {
+            const v = lat[(pr * per + pc) * PATCH_DIM + (dy * PATCH + dx) * 3 + c];
+            rgb[((pr * PATCH + dy) * GRID + pc * PATCH + dx) * 3 + c] = Math.round(Math.min(255, Math.max(0, ((v + 1) / 2) * 255)));
+          }
+  return rgb;
+}
+
+export function rgbToPalette(rgb: Uint8Array): Uint8Array {
+  const out = new Uint8Array(GRID * GRID);
+  for (let i = 0; i < out.length; i++) {
+    let best = 0, bestD = Infinity;
+    PALETTE.forEach((name, k) => {
+      const [r, g, b] = PALETTE_RGB[name];
+      const d = (rgb[3 * i] - r) ** 2 + (rgb[3 * i + 1] - g) ** 2 + (rgb[3 * i + 2] - b) ** 2;
+      if (d < bestD) {
+        bestD = d;
+        best = k;
+      }
+    });
+    out[i] = best;
+  }
+  return out;
+}
+
+export interface TransfusionOptions {
+  docs?: number;
+  seed?: number;
+  split?: 'train' | 'eval';
+  captionDropout?: number;
+}
+
+// Documents: caption -> picture (55%), picture -> caption (25%), caption -> melody / melody -> caption (10% each).
+export function transfusionCorpus(opts: TransfusionOptions = {}): TokenDataset {
+  const docsN = opts.docs ?? 20000, drop = opts.captionDropout ?? 0.1;
+  const rand = hostRng((opts.seed ?? 1) * 6151 + (opts.split === 'eval' ? 1 : 0));
+  const pictures = allPictures().filter((p) => isHeldOut(p) === (opts.split === 'eval'));
+  const tokens: number[] = [], patchIndex: number[] = [], offsets = [0];
+  const patchRows: Float32Array[] = [];
+  const push = (t: number, patch = -1) => {
+    tokens.push(t);
+    patchIndex.push(patch);
+  };
+  for (let d = 0; d < docsN; d++) {
+    const p = pictures[Math.floor(rand() * pictures.length)];
+    const u = rand();
+    const words = caption(p).map(wordId);
+    const image = () => {
+      push(TOK.boi);
+      const lat = pictureLatents(p);
+      for (let k = 0; k < PATCHES; k++) {
+        push(PATCH_TOKEN, patchRows.length);
+        patchRows.push(lat.subarray(k * PATCH_DIM, (k + 1) * PATCH_DIM));
+      }
+      push(TOK.eoi);
+    };
+    const tones = () => {
+      push(TOK.bot);
+      for (const n of melody(p)) push(TONE_BASE + n);
+      push(TOK.eot);
+    };
+    push(TOK.bos);
+    if (u < 0.55) {
+      if (rand() >= drop) words.forEach((w) => push(w));
+      image();
+    } else if (u < 0.8) {
+      image();
+      words.forEach((w) => push(w));
+    } else if (u < 0.9) {
+      words.forEach((w) => push(w));
+      tones();
+    } else {
+      tones();
+      words.forEach((w) => push(w));
+    }
+    push(TOK.eos);
+    offsets.push(tokens.length);
+  }
+  const patches = new Float32Array(patchRows.length * PATCH_DIM);
+  patchRows.forEach((r, i) => patches.set(r, i * PATCH_DIM));
+  const modOf = modalityOfToken(SHAPES_VOCAB);
+  const toks = Int32Array.from(tokens);
+  return {
+    vocab: SHAPES_VOCAB,
+    tokens: toks,
+    modality: Uint8Array.from(toks, (t) => modOf[t]),
+    docOffsets: Float64Array.from(offsets),
+    patchIndex: Int32Array.from(patchIndex),
+    patches,
+    patchDim: PATCH_DIM,
+  };
+}
