@@ -1,0 +1,91 @@
+import * as mixt from '../lib';
+import { Device } from '../lib/core/device';
+import { presetConfig } from '../lib/model/config';
+import { Model } from '../lib/model/model';
+import { sampleImage } from '../lib/model/diffusion_sample';
+import { Batch } from '../lib/nn/batch';
+import { alphaBar } from '../lib/nn/diffusion';
+import { PackedLoader } from '../lib/train/data/loader';
+import { SHAPES_VOCAB, TOK, allPictures, render } from '../lib/train/data/shapes';
+import { PATCHES, PATCH_DIM, PATCH_TOKEN, gridLatents, latentsToRgb, rgbToPalette, transfusionCorpus } from '../lib/train/data/transfusion';
+import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
+import { values } from './helpers';
+import { checkGradient } from './gradcheck';
+
+const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
+const tfCfg = (over = {}) => presetConfig('tiny', vocab, 'mot', { dModel: 16, layers: 1, heads: 2, kvHeads: 1, ffnHidden: 24, transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000 }, ...over });
+
+describe('Transfusion: continuous pictures with a diffusion loss', () => {
+  test('latents round-trip to the same picture; the cosine schedule falls from 1 to 0', () => {
+    for (const p of allPictures().slice(0, 50)) {
+      const grid = render(p);
+      expect(Array.from(rgbToPalette(latentsToRgb(gridLatents(grid))))).toEqual(Array.from(grid));
+    }
+    expect(alphaBar(0, 1000)).toBeCloseTo(1, 3);
+    expect(alphaBar(999, 1000)).toBeLessThan(1e-3);
+    for (let t = 1; t < 1000; t += 50) expect(alphaBar(t, 1000)).toBeLessThan(alphaBar(t - 1, 1000));
+  });
+
+  test('the loader marks image spans bidirectional, patch positions without LM targets, one timestep per image', () => {
+    const ds = transfusionCorpus({ docs: 50 });
+    const b = new PackedLoader(ds, 128, 2, 3).next();
+    expect(b.images!.positions.length * PATCH_DIM).toBe(b.images!.x0.length);
+    const pos = new Set(b.images!.positions);
+    for (let i = 0; i < b.tokens.length; i++) {
+      if (pos.has(i)) {
+        expect(b.tokens[i]).toBe(PATCH_TOKEN);
+        expect(b.targets[i]).toBe(-1);
+        expect(b.spanIds![i]).toBe(b.docIds[i]);
+      } else expect(b.spanIds![i]).toBe(-1);
+    }
+    for (let j = 0; j < b.images!.positions.length; j++) {
+      const p = b.images!.positions[j];
+      if (j > 0 && b.docIds[p] === b.docIds[b.images!.positions[j - 1]]) expect(b.images!.timesteps[j]).toBe(b.images!.timesteps[j - 1]);
+    }
+  });
+
+  test('gradients of the patch projection, timestep embedding, noise head and trunk pass finite differences', async () => {
+    const model = new Model(tfCfg(), { device: Device.cpu, masterDtype: 'f64', seed: 2 });
+    const hb = new PackedLoader(transfusionCorpus({ docs: 40 }), 48, 1, 5).next();
+    const w = Float32Array.from(hb.targets, (t) => (t >= 0 ? 1 / 48 : 0));
+    const inputs = () => ({
+      batch: new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, spanIds: hb.spanIds }, 3, Device.cpu),
+      tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: w,
+      images: { ...hb.images!, weight: 1, noise: new mixt.Generator(9) }, // the same noise every call
+    });
+    const lossValue = async () => {
+      const inp = inputs();
+      const st = model.forward(inp);
+      model.clearSaved();
+      const lm = Array.from(await st.lossSums.toArray()).reduce((a, b) => a + b, 0) / 48;
+      const mse = await st.diffusion!.item();
+      inp.batch.dispose();
+      return lm + 5 * mse;
+    };
+    const inp = inputs();
+    model.forward(inp);
+    model.backward();
+    for (const p of [...model.diffusion!.parameters(), model.embed, model.blocks[0].parameters()[2]]) {
+      const orig = await values(p.value), g = await values(p.grad!);
+      const err = await checkGradient(orig.slice(), g, async (ww) => {
+        p.load(mixt.tensor(ww, [...p.shape], { dtype: 'f64' }));
+        const v = await lossValue();
+        p.load(mixt.tensor(orig, [...p.shape], { dtype: 'f64' }));
+        return v;
+      }, { probes: 5, eps: 1e-5, floor: 1e-5 });
+      if (err > 1e-5) throw new Error(`${p.name}: relative error ${err}`);
+    }
+  });
+
+  test('a short run brings the diffusion loss down; sampling returns a picture', async () => {
+    const model = new Model(tfCfg({ dModel: 32, heads: 4, kvHeads: 2, ffnHidden: 48 }), { device: Device.cpu, seed: 1 });
+    const tr = new Trainer(model, transfusionCorpus({ docs: 400 }), { ...TRAIN_DEFAULTS, steps: 60, batch: 2, seqLen: 128, lr: 5e-3, minLr: 5e-4, warmup: 5 });
+    while (tr.step < 60) await tr.trainStep();
+    const d = tr.history.map((h) => h.diffusionLoss!).filter(Number.isFinite);
+    const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    expect(avg(d.slice(-10))).toBeLessThan(0.6 * avg(d.slice(0, 3)));
+    const lat = await sampleImage(model, [], { steps: 4, guidance: 2, seed: 3, patchToken: PATCH_TOKEN, patches: PATCHES, beginImage: TOK.boi, beginSequence: TOK.bos });
+    expect(lat.length).toBe(PATCHES * PATCH_DIM);
+    expect(Array.from(lat).every((v) => Number.isFinite(v) && v >= -1.0001 && v <= 1.0001)).toBe(true);
+  });
+});
