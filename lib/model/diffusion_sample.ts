@@ -51,8 +51,10 @@ export async function sampleImage(model: Model, prompt: number[], o: DiffusionSa
     const next = new Float32Array(x.length);
     for (let j = 0; j < x.length; j++) {
       const eps = eu[j] + w * (ec[j] - eu[j]);
+      // predicted clean value, clipped to the data range; the noise direction re-derived from it
       const x0 = Math.max(-1, Math.min(1, (x[j] - Math.sqrt(1 - ab) * eps) / Math.sqrt(ab)));
-      next[j] = Math.sqrt(abPrev) * x0 + Math.sqrt(1 - abPrev) * eps;
+      const e2 = ab < 1 ? (x[j] - Math.sqrt(ab) * x0) / Math.sqrt(1 - ab) : eps;
+      next[j] = Math.sqrt(abPrev) * x0 + Math.sqrt(1 - abPrev) * e2;
     }
     x = next;
   }

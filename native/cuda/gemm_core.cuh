@@ -19,6 +19,7 @@
 
 #include "../kernels/common.h"
 #include "common.cuh"
+#include "hopper_gemm.h"
 
 namespace mixt::cuda {
 
@@ -399,6 +400,9 @@ template <typename T>
 void run_gemm(const GemmProblem& p, cudaStream_t stream) {
   bool ak = true, bk = true;
   if constexpr (std::is_same_v<T, bf16>) {
+    int device = 0;
+    cudaGetDevice(&device);
+    if (hopper::enabled(device) && hopper::try_run(p, stream, device)) return;
     if (tc_eligible(p, DType::BF16, ak, bk)) {
       if (ak && bk) launch_tc<true, true>(p, stream);
       else if (ak) launch_tc<true, false>(p, stream);

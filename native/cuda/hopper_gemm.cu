@@ -1,0 +1,279 @@
+// Hopper (sm_90a) grouped GEMM: TMA loads into 128-byte-swizzled shared memory, a 4-stage mbarrier
+// pipeline, wgmma (m64n128k16, bf16 -> fp32) issued by two consumer warpgroups while a producer
+// warpgroup (its registers given up with setmaxnreg) issues the copies, and a persistent grid whose
+// CTAs walk the tiles of all groups in order (tile -> group found on the device from the offsets;
+// no per-group launches, no host sync).
+//
+// Scope of this version: both operands K-major (the forward y = x . W^T of grouped projections and
+// matmul with transB); other layouts and dW stay on the mma.sync kernel (gemm_core.cuh). Opt-in with
+// MIXT_HOPPER_GEMM=1 until it has run against the reference on an H100 (it has not: no GPU was lent
+// to the session that wrote it).
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cudaTypedefs.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "common.cuh"
+#include "gemm_core.cuh"
+#include "hopper_gemm.h"
+
+namespace mixt::cuda::hopper {
+namespace {
+
+constexpr int BM = 128, BN = 128, BK = 64, STAGES = 4, THREADS = 384;
+[[maybe_unused]] constexpr int TILE_BYTES = BM * BK * 2;  // one operand stage: 16 KiB
+
+struct alignas(1024) Smem {
+  __nv_bfloat16 a[STAGES][BM * BK];
+  __nv_bfloat16 b[STAGES][BN * BK];
+  alignas(8) uint64_t full[STAGES];
+  alignas(8) uint64_t empty[STAGES];
+};
+
+struct Params {
+  GemmProblem p;  // RowGroups or Plain (batch 1): sizes, offsets, C, beta
+  int64_t n_tiles;
+};
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes));
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)));
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+      "@!p bra WAIT_%=;\n"
+      "}\n" ::"r"(smem_u32(bar)),
+      "r"(parity));
+}
+__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(smem_u32(dst)),
+      "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar))
+      : "memory");
+}
+
+// A shared-memory matrix descriptor: K-major, 128-byte swizzle, 8-row atoms 1024 bytes apart.
+__device__ __forceinline__ uint64_t smem_desc(const void* p) {
+  uint64_t addr = smem_u32(p);
+  uint64_t d = 0;
+  d |= (addr & 0x3FFFF) >> 4;         // start address
+  d |= uint64_t(1) << 16;             // leading byte offset (unused with swizzling)
+  d |= uint64_t(1024 >> 4) << 32;     // stride byte offset: next 8-row atom
+  d |= uint64_t(1) << 62;             // 128-byte swizzle
+  return d;
+}
+
+#define MIXT_ACC8(i) "+f"(d[i + 0]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+
+__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : MIXT_ACC8(0), MIXT_ACC8(8), MIXT_ACC8(16), MIXT_ACC8(24), MIXT_ACC8(32), MIXT_ACC8(40), MIXT_ACC8(48), MIXT_ACC8(56)
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+
+// Tile t of the problem: (group, rows of the group, row and column origin); false past the end.
+__device__ bool find_tile(const GemmProblem& p, int64_t n_tiles, int64_t t, int64_t& row0, int64_t& rows, int64_t& m0, int64_t& n0, int& g) {
+  const int64_t mt = t / n_tiles;
+  n0 = (t % n_tiles) * BN;
+  if (p.grouping == Grouping::Plain) {
+    g = 0;
+    row0 = 0;
+    rows = p.m;
+    m0 = mt * BM;
+    return m0 < rows;
+  }
+  int64_t before = 0;
+  for (g = 0; g < p.groups; g++) {
+    int64_t r0 = p.offsets[g], r1 = p.offsets[g + 1];
+    r0 = r0 < 0 ? 0 : r0 > p.total ? p.total : r0;
+    r1 = r1 < r0 ? r0 : r1 > p.total ? p.total : r1;
+    int64_t tiles = (r1 - r0 + BM - 1) / BM;
+    if (mt < before + tiles) {
+      row0 = r0;
+      rows = r1 - r0;
+      m0 = (mt - before) * BM;
+      return true;
+    }
+    before += tiles;
+  }
+  return false;
+}
+#endif
+
+__global__ void __launch_bounds__(THREADS, 1)
+    gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, Params prm) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(1024) unsigned char raw[];
+  Smem& sm = *reinterpret_cast<Smem*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t(1023));
+  const GemmProblem& p = prm.p;
+  const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+  const int ktiles = int((p.k + BK - 1) / BK);
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; s++) {
+      mbar_init(&sm.full[s], 1);
+      mbar_init(&sm.empty[s], 2);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::);
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    // producer: one thread issues the copies; the warpgroup gives its registers to the consumers
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::);
+    if (tid == 0) {
+      uint32_t it = 0;
+      int64_t row0, rows, m0, n0;
+      int g;
+      for (int64_t t = blockIdx.x; find_tile(p, prm.n_tiles, t, row0, rows, m0, n0, g); t += gridDim.x) {
+        for (int kt = 0; kt < ktiles; kt++, it++) {
+          const int s = it % STAGES;
+          mbar_wait(&sm.empty[s], ((it / STAGES) & 1) ^ 1);
+          mbar_expect_tx(&sm.full[s], 2 * TILE_BYTES);
+          tma_load_2d(sm.a[s], &map_a, kt * BK, int(row0 + m0), &sm.full[s]);
+          tma_load_2d(sm.b[s], &map_b, kt * BK, int(int64_t(g) * p.n + n0), &sm.full[s]);
+        }
+      }
+    }
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::);
+    const int cw = wg - 1;  // consumer warpgroup: rows [64 cw, 64 cw + 64) of the tile
+    uint32_t it = 0;
+    int64_t row0, rows, m0, n0;
+    int g;
+    for (int64_t t = blockIdx.x; find_tile(p, prm.n_tiles, t, row0, rows, m0, n0, g); t += gridDim.x) {
+      float d[64];
+#pragma unroll
+      for (int i = 0; i < 64; i++) d[i] = 0.f;
+      for (int kt = 0; kt < ktiles; kt++, it++) {
+        const int s = it % STAGES;
+        mbar_wait(&sm.full[s], (it / STAGES) & 1);
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; kk++) {
+          // within a 128-byte swizzled row, a k16 step is 32 bytes further
+          const uint64_t da = smem_desc(reinterpret_cast<const char*>(sm.a[s]) + cw * 64 * 128 + kk * 32);
+          const uint64_t db = smem_desc(reinterpret_cast<const char*>(sm.b[s]) + kk * 32);
+          wgmma_m64n128k16(d, da, db, (kt > 0 || kk > 0) ? 1 : 0);
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        if (tid == 0) mbar_arrive(&sm.empty[s]);
+      }
+      // epilogue: accumulator layout of m64nN: warp w owns rows 16w..16w+15; chunk j holds
+      // rows lane/4 (+8), columns 8j + 2 (lane % 4) + {0, 1}
+      const int warp = tid / 32, lane = tid % 32;
+      __nv_bfloat16* C = static_cast<__nv_bfloat16*>(p.c) + (row0 * p.c_bs);
+#pragma unroll
+      for (int j = 0; j < BN / 8; j++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          const int64_t r = m0 + cw * 64 + warp * 16 + lane / 4 + h * 8;
+          const int64_t c = n0 + j * 8 + 2 * (lane % 4);
+          if (r >= rows || c >= p.n) continue;
+          float v0 = p.alpha * d[4 * j + 2 * h], v1 = p.alpha * d[4 * j + 2 * h + 1];
+          __nv_bfloat16* dst = C + r * p.ldc + c;
+          if (p.beta != 0.f) {
+            v0 += p.beta * __bfloat162float(dst[0]);
+            if (c + 1 < p.n) v1 += p.beta * __bfloat162float(dst[1]);
+          }
+          dst[0] = __float2bfloat16(v0);
+          if (c + 1 < p.n) dst[1] = __float2bfloat16(v1);
+        }
+    }
+  }
+#endif
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+    else
+      cudaGetLastError();
+  });
+  return fn;
+}
+
+// A [rows, K] bf16 row-major matrix as TMA boxes of 64 (K) x 128 rows, 128-byte swizzle.
+bool encode(CUtensorMap* map, const void* base, int64_t rows, int64_t k) {
+  auto fn = encode_fn();
+  if (!fn) return false;
+  cuuint64_t dims[2] = {cuuint64_t(k), cuuint64_t(rows)};
+  cuuint64_t strides[1] = {cuuint64_t(k) * 2};
+  cuuint32_t box[2] = {BK, BM};
+  cuuint32_t estr[2] = {1, 1};
+  return fn(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+}  // namespace
+
+bool enabled(int device) {
+  static int on = -1;
+  if (on < 0) {
+    const char* e = std::getenv("MIXT_HOPPER_GEMM");
+    on = e && e[0] == '1' ? 1 : 0;
+  }
+  if (!on) return false;
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  return major == 9 && minor == 0;
+}
+
+bool try_run(const GemmProblem& p, cudaStream_t stream, int device) {
+  // K-major A ([rows, K]) and K-major B ([G * N, K]), bf16, 16-byte aligned rows, one batch
+  if (p.a_cs != 1 || p.b_rs != 1 || p.a_rs != p.k || p.b_cs != p.k || p.k % 8 || p.k == 0) return false;
+  if (p.grouping == Grouping::DepthGroups || (p.grouping == Grouping::Plain && p.batch != 1)) return false;
+  if ((reinterpret_cast<uintptr_t>(p.a) | reinterpret_cast<uintptr_t>(p.b)) & 15) return false;
+  const int64_t rows = p.grouping == Grouping::Plain ? p.m : p.total;
+  const int64_t groups = p.grouping == Grouping::Plain ? 1 : p.groups;
+  if (rows == 0 || p.n == 0) return true;
+  CUtensorMap ma, mb;
+  if (!encode(&ma, p.a, rows, p.k) || !encode(&mb, p.b, groups * p.n, p.k)) return false;
+  Params prm{p, (p.n + BN - 1) / BN};
+  if (p.grouping == Grouping::Plain) prm.p.c_bs = 0;  // rows of C start at row 0
+  const int64_t upper = ((rows + BM - 1) / BM + groups) * prm.n_tiles;
+  int sms = 132;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int bytes = int(sizeof(Smem)) + 1024;
+  static thread_local bool configured = false;
+  if (!configured) {
+    cudaFuncSetAttribute(gemm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    configured = true;
+  }
+  const unsigned grid = unsigned(upper < sms ? upper : sms);
+  gemm_kernel<<<grid, THREADS, bytes, stream>>>(ma, mb, prm);
+  return true;
+}
+
+}  // namespace mixt::cuda::hopper
