@@ -6,6 +6,6 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'test/tsconfig.json', diagnostics: { warnOnly: false } }],
   },
   testTimeout: 120000,
-  maxWorkers: 2,
+  maxWorkers: 1, // serial: the event-loop-delay tests measure a quiet machine, not a busy one
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
 };

@@ -40,3 +40,23 @@ export async function dot(t: mixt.Tensor, r: ArrayLike<number>): Promise<number>
 
 export const f64 = (data: ArrayLike<number>, shape: number[]) => mixt.tensor(Float64Array.from(data), shape, { dtype: 'f64' });
 export const i32 = (data: ArrayLike<number>) => mixt.tensor(Int32Array.from(data), [data.length], { dtype: 'i32' });
+
+// Each parameter's gradient (already accumulated by a backward of `loss`) against central
+// differences of `loss()` under probes of that parameter; throws naming the worst parameter.
+export async function checkParameterGradients(
+  params: { name: string; shape: readonly number[]; value: mixt.Tensor; grad: mixt.Tensor | null; load(t: mixt.Tensor): void }[],
+  loss: () => Promise<number>,
+  opts: { probes?: number; eps?: number; floor?: number; tolerance?: number } = {},
+): Promise<void> {
+  for (const p of params) {
+    const w = Float64Array.from(await p.value.toArray());
+    const g = await p.grad!.toArray();
+    const err = await checkGradient(w.slice(), g, async (ww) => {
+      p.load(f64(ww, [...p.shape]));
+      const v = await loss();
+      p.load(f64(w, [...p.shape]));
+      return v;
+    }, opts);
+    if (err > (opts.tolerance ?? 1e-5)) throw new Error(`${p.name}: relative error ${err}`);
+  }
+}

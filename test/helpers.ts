@@ -1,17 +1,9 @@
 // Test helpers: seeded host data, float64 references, tolerance checks, CUDA gating.
 import * as mixt from '../lib';
 
-// mulberry32: a small seeded PRNG for host-side test data (independent of mixt's Philox).
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// A small seeded PRNG for host-side test data (independent of mixt's Philox).
+export { hostRandom as rng } from '../lib/core/random';
+import { hostRandom as rng } from '../lib/core/random';
 
 // n normal values (Box-Muller on the seeded PRNG).
 export function randn(n: number, seed: number, scale = 1): Float64Array {

@@ -4,7 +4,7 @@ import { MoTBlock, NormPlacement } from '../lib/nn/mot_block';
 import { GroupedSwiGLU } from '../lib/nn/ffn';
 import { Device } from '../lib/core/device';
 import { TOL, expectClose, randn, values } from './helpers';
-import { checkGradient, dot, f64 } from './gradcheck';
+import { checkGradient, checkParameterGradients, dot, f64 } from './gradcheck';
 
 const T = 29, d = 12;
 // three modalities, interleaved, in three documents; an image span in the second document
@@ -50,18 +50,7 @@ describe('MoTBlock', () => {
         const dxg = block.backward(f64(rg, [T, d]));
         const dx = await values(b.toOriginal(dxg));
         expect(await checkGradient(x, dx, loss, { probes: 16 })).toBeLessThan(1e-5);
-        for (const p of block.parameters()) {
-          const w = await values(p.value);
-          const g = await values(p.grad!);
-          const lossW = async (ww: Float64Array) => {
-            p.load(f64(ww, [...p.shape]));
-            const v = await loss(x);
-            p.load(f64(w, [...p.shape]));
-            return v;
-          };
-          const err = await checkGradient(w.slice(), g, lossW, { probes: 4, eps: 1e-5, floor: 1e-4 });
-          if (err > 1e-5) throw new Error(`${p.name}: relative error ${err}`);
-        }
+        await checkParameterGradients(block.parameters(), () => loss(x), { probes: 4, eps: 1e-5, floor: 1e-4 });
       });
     }
   }

@@ -10,7 +10,7 @@ import { shapesCorpus } from '../lib/train/data/dataset';
 import { SHAPES_VOCAB } from '../lib/train/data/shapes';
 import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
 import { TOL, expectClose, randn, values } from './helpers';
-import { checkGradient, dot, f64 } from './gradcheck';
+import { checkGradient, checkParameterGradients, dot, f64 } from './gradcheck';
 
 const rows = 2, S = 16, T = rows * S, d = 8;
 const modality = Int32Array.from({ length: T }, (_, i) => (i % 5 === 0 ? 1 : i % 7 === 0 ? 2 : 0));
@@ -82,16 +82,8 @@ describe('Mixture-of-Depths', () => {
         const dx = await values(b.toOriginal(mod.backward(f64(rg, [T, d]))));
         // the input gradient (the BCE of the predictor is stop-gradient w.r.t. x; the router's BCE is not)
         if (aux !== 'predictor') expect(await checkGradient(x, dx, loss, { probes: 10, eps: 1e-6, floor: 1e-5 })).toBeLessThan(1e-5);
-        for (const p of mod.parameters().filter((q) => q.kind === 'router' || q.name.includes('w_down'))) {
-          const w = await values(p.value), g = await values(p.grad!);
-          const err = await checkGradient(w.slice(), g, async (ww) => {
-            p.load(f64(ww, [...p.shape]));
-            const v = await loss(x);
-            p.load(f64(w, [...p.shape]));
-            return v;
-          }, { probes: 4, eps: 1e-5, floor: 1e-4 });
-          if (err > 1e-5) throw new Error(`${p.name}: relative error ${err}`);
-        }
+        const routed = mod.parameters().filter((q) => q.kind === 'router' || q.name.includes('w_down'));
+        await checkParameterGradients(routed, () => loss(x), { probes: 4, eps: 1e-5, floor: 1e-4 });
       });
     }
   }
@@ -140,16 +132,7 @@ describe('Mixture-of-Experts FFN', () => {
       moe.forward(f64(x, [T, d]), b);
       const dx = await values(moe.backward(f64(r, [T, d])));
       expect(await checkGradient(x, dx, loss, { probes: 10, eps: 1e-6, floor: 1e-5 })).toBeLessThan(1e-5);
-      for (const p of moe.parameters()) {
-        const w = await values(p.value), g = await values(p.grad!);
-        const err = await checkGradient(w.slice(), g, async (ww) => {
-          p.load(f64(ww, [...p.shape]));
-          const v = await loss(x);
-          p.load(f64(w, [...p.shape]));
-          return v;
-        }, { probes: 5, eps: 1e-6, floor: 1e-5 });
-        if (err > 1e-5) throw new Error(`${p.name}: relative error ${err}`);
-      }
+      await checkParameterGradients(moe.parameters(), () => loss(x), { probes: 5, eps: 1e-6, floor: 1e-5 });
     });
   }
 

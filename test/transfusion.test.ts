@@ -10,7 +10,7 @@ import { SHAPES_VOCAB, TOK, allPictures, render } from '../lib/train/data/shapes
 import { PATCHES, PATCH_DIM, PATCH_TOKEN, gridLatents, latentsToRgb, rgbToPalette, transfusionCorpus } from '../lib/train/data/transfusion';
 import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
 import { values } from './helpers';
-import { checkGradient } from './gradcheck';
+import { checkParameterGradients } from './gradcheck';
 
 const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
 const tfCfg = (over = {}) => presetConfig('tiny', vocab, 'mot', { dModel: 16, layers: 1, heads: 2, kvHeads: 1, ffnHidden: 24, transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000 }, ...over });
@@ -65,16 +65,7 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
     const inp = inputs();
     model.forward(inp);
     model.backward();
-    for (const p of [...model.diffusion!.parameters(), model.embed, model.blocks[0].parameters()[2]]) {
-      const orig = await values(p.value), g = await values(p.grad!);
-      const err = await checkGradient(orig.slice(), g, async (ww) => {
-        p.load(mixt.tensor(ww, [...p.shape], { dtype: 'f64' }));
-        const v = await lossValue();
-        p.load(mixt.tensor(orig, [...p.shape], { dtype: 'f64' }));
-        return v;
-      }, { probes: 5, eps: 1e-5, floor: 1e-5 });
-      if (err > 1e-5) throw new Error(`${p.name}: relative error ${err}`);
-    }
+    await checkParameterGradients([...model.diffusion!.parameters(), model.embed, model.blocks[0].parameters()[2]], lossValue, { probes: 5, eps: 1e-5, floor: 1e-5 });
   });
 
   test('a short run brings the diffusion loss down; sampling returns a picture', async () => {

@@ -27,8 +27,8 @@ const arg = (name, def) => {
 const port = arg('port', 8080);
 const steps = arg('steps', 200);
 
+// measured while serving and training (not during start-up, which loads and builds things)
 const delay = monitorEventLoopDelay({ resolution: 10 });
-delay.enable();
 
 const device = mixt.chooseDevice(process.env.MIXT_DEVICE || 'cpu').device;
 const data = shapesCorpus({ docs: 5000, seed: 1 });
@@ -85,5 +85,6 @@ const server = http.createServer(async (req, res) => {
 
 server.listen(port, () => {
   console.log(`listening on ${server.address().port}`);
+  delay.enable();
   trainLoop();
 });

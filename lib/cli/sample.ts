@@ -7,7 +7,7 @@ import * as path from 'path';
 import { Model } from '../model/model';
 import { generate } from '../model/generate';
 import { loadCheckpoint, restoreCheckpoint } from '../train/checkpoint';
-import { hostRng } from '../train/data/dataset';
+import { hostRandom } from '../core/random';
 import {
   COLORS, GRID, IMAGE_BASE, PALETTE, PALETTE_RGB, Picture, SHAPES_VOCAB, TOK, allPictures, caption, classifyShape, isHeldOut, tokenName, tokenizeCaption,
 } from '../train/data/shapes';
@@ -64,7 +64,7 @@ async function drawTokens(model: Model, words: number[], temperature: number, se
 
 export async function scoreShapes(model: Model, n: number, temperature: number, seed: number, heldOut: boolean, o: { steps?: number; guidance?: number } = {}): Promise<{ shape: number; color: number; n: number }> {
   const pics = allPictures().filter((p) => isHeldOut(p) === heldOut);
-  const rand = hostRng(seed);
+  const rand = hostRandom(seed);
   let shapeOk = 0, colorOk = 0;
   for (let i = 0; i < n; i++) {
     const p: Picture = pics[Math.floor(rand() * pics.length)];

@@ -51,3 +51,16 @@ export function manualSeed(seed: number): Generator {
 export function splitU64(v: number): [number, number] {
   return [v % 0x100000000, Math.floor(v / 0x100000000)];
 }
+
+// A small seeded host PRNG (mulberry32) for decisions made on the host: data order, sampling,
+// diffusion timesteps. Uniform doubles in [0, 1).
+export function hostRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,7 +1,7 @@
 // Autoregressive sampling from a model, one sequence at a time: each step runs the model over
 // the prefix and samples the next token from the last logits, optionally restricted to a token
 // range (the modality expected next) and with temperature / top-k.
-import { Generator } from '../core/random';
+import { Generator, hostRandom } from '../core/random';
 import { Batch } from '../nn/batch';
 import { Model } from './model';
 
@@ -10,18 +10,6 @@ export interface SampleOptions {
   topK?: number;
   range?: [number, number]; // allowed token ids [lo, hi)
   seed?: number;
-}
-
-// A seeded host PRNG (mulberry32) over the generator's seed, for sampling decisions.
-function hostUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function pickToken(logits: Float32Array, opts: SampleOptions, uniform: () => number): number {
@@ -52,7 +40,7 @@ export function tokenModalities(model: Model): Int32Array {
 // Appends `count` sampled tokens to `prompt`; returns only the new tokens.
 export async function generate(model: Model, prompt: number[], count: number, opts: SampleOptions = {}): Promise<number[]> {
   const modOf = tokenModalities(model);
-  const uniform = hostUniform(opts.seed ?? new Generator().seed);
+  const uniform = hostRandom(opts.seed ?? new Generator().seed);
   const seq = [...prompt];
   const out: number[] = [];
   for (let i = 0; i < count; i++) {

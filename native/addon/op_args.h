@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <initializer_list>
+#include <vector>
 
 #include "context.h"
 #include "registry.h"
@@ -37,6 +38,26 @@ inline Backend& common_backend(const char* op, std::initializer_list<const Tenso
     if (b && &t->backend() != b)
       throw Error("ERR_DEVICE_MISMATCH", std::string(op) + ": tensors are on different devices (" + b->name() +
                                              " and " + t->backend().name() + ")");
+    b = &t->backend();
+  }
+  if (!b) throw Error("ERR_INVALID_ARG", std::string(op) + ": no tensor given");
+  return *b;
+}
+
+// An optional tensor argument (null/undefined: absent, data null); a present one joins `all`.
+inline TensorView optional_view(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<const TensorHandle*>* all = nullptr) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return TensorView{};
+  TensorHandle& h = TensorHandle::arg(info, i, name);
+  if (all) all->push_back(&h);
+  return h.view();
+}
+
+// The backend of a list of tensors; throws when they differ.
+inline Backend& backend_of(const char* op, const std::vector<const TensorHandle*>& all) {
+  Backend* b = nullptr;
+  for (auto* t : all) {
+    if (b && &t->backend() != b)
+      throw Error("ERR_DEVICE_MISMATCH", std::string(op) + ": tensors are on different devices (" + b->name() + " and " + t->backend().name() + ")");
     b = &t->backend();
   }
   if (!b) throw Error("ERR_INVALID_ARG", std::string(op) + ": no tensor given");

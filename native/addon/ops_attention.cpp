@@ -5,13 +5,6 @@
 namespace mixt {
 namespace {
 
-TensorView maybe(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<const TensorHandle*>& all) {
-  if (info[i].IsNull() || info[i].IsUndefined()) return TensorView{};
-  TensorHandle& h = TensorHandle::arg(info, i, name);
-  all.push_back(&h);
-  return h.view();
-}
-
 // (q, k, v, docIds|null, spanIds|null, positions|null, causal, scale) from argument 0
 AttentionArgs attention_args(const Napi::CallbackInfo& info, std::vector<const TensorHandle*>& all) {
   AttentionArgs a;
@@ -20,9 +13,9 @@ AttentionArgs attention_args(const Napi::CallbackInfo& info, std::vector<const T
   a.q = q.view();
   a.k = k.view();
   a.v = v.view();
-  a.doc_ids = maybe(info, 3, "docIds", all);
-  a.span_ids = maybe(info, 4, "spanIds", all);
-  a.positions = maybe(info, 5, "positions", all);
+  a.doc_ids = optional_view(info, 3, "docIds", &all);
+  a.span_ids = optional_view(info, 4, "spanIds", &all);
+  a.positions = optional_view(info, 5, "positions", &all);
   a.causal = bool_arg(info, 6, "causal");
   a.scale = number_arg(info, 7, "scale");
   MIXT_CHECK(a.q.ndim == 3 && a.k.ndim == 3 && a.v.ndim == 3, "attention: q, k, v are [T, H, D]");
@@ -38,15 +31,6 @@ AttentionArgs attention_args(const Napi::CallbackInfo& info, std::vector<const T
   return a;
 }
 
-Backend& one_backend(const char* op, const std::vector<const TensorHandle*>& all) {
-  Backend* b = nullptr;
-  for (auto* t : all) {
-    if (b && &t->backend() != b) throw Error("ERR_DEVICE_MISMATCH", std::string(op) + ": tensors are on different devices");
-    b = &t->backend();
-  }
-  return *b;
-}
-
 // attentionForward(q, k, v, docIds, spanIds, positions, causal, scale, out, lse)
 MIXT_ENTRY(attention_forward) {
   std::vector<const TensorHandle*> all;
@@ -55,7 +39,7 @@ MIXT_ENTRY(attention_forward) {
   all.insert(all.end(), {&out, &lse});
   TensorView vo = out.view(), vl = lse.view();
   MIXT_CHECK(vo.numel() == a.q.numel() && vl.numel() == a.hq * a.tokens, "attention: output sizes");
-  one_backend("attention", all).submit("attention", [=](const Stream& s) { MIXT_CALL(s, attention_forward, a, vo, vl); });
+  backend_of("attention", all).submit("attention", [=](const Stream& s) { MIXT_CALL(s, attention_forward, a, vo, vl); });
   return info.Env().Undefined();
 }
 
@@ -70,7 +54,7 @@ MIXT_ENTRY(attention_backward) {
   MIXT_CHECK(vo.numel() == a.q.numel() && vdo.numel() == a.q.numel() && vl.numel() == a.hq * a.tokens && vdq.numel() == a.q.numel() &&
                  vdk.numel() == a.k.numel() && vdv.numel() == a.v.numel(),
              "attentionBackward: sizes");
-  one_backend("attentionBackward", all).submit("attentionBackward", [=](const Stream& s) {
+  backend_of("attentionBackward", all).submit("attentionBackward", [=](const Stream& s) {
     MIXT_CALL(s, attention_backward, a, vo, vdo, vl, vdq, vdk, vdv);
   });
   return info.Env().Undefined();

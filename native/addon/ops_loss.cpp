@@ -5,10 +5,6 @@
 namespace mixt {
 namespace {
 
-TensorView opt_view(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  return info[i].IsNull() || info[i].IsUndefined() ? TensorView{} : TensorHandle::arg(info, i, name).view();
-}
-
 // crossEntropyRows(logits, targets, loss, lse, correct)
 MIXT_ENTRY(ce_rows) {
   auto &x = TensorHandle::arg(info, 0, "logits"), &t = TensorHandle::arg(info, 1, "targets");
@@ -37,7 +33,7 @@ MIXT_ENTRY(ce_rows_backward) {
 // groupSum(values, ids, mask|null, groups, sums, counts)
 MIXT_ENTRY(group_sum) {
   auto &v = TensorHandle::arg(info, 0, "values"), &ids = TensorHandle::arg(info, 1, "ids");
-  TensorView vm = opt_view(info, 2, "mask");
+  TensorView vm = optional_view(info, 2, "mask");
   int64_t G = int_arg(info, 3, "groups");
   auto &su = TensorHandle::arg(info, 4, "sums"), &co = TensorHandle::arg(info, 5, "counts");
   TensorView vv = v.view(), vi = ids.view(), vs = su.view(), vc = co.view();
@@ -57,7 +53,7 @@ MIXT_ENTRY(adamw) {
   a.eps = number_arg(info, 7, "eps");
   a.weight_decay = number_arg(info, 8, "weightDecay");
   a.step = number_arg(info, 9, "step");
-  TensorView vs = opt_view(info, 10, "gradScale"), vc = opt_view(info, 11, "copy");
+  TensorView vs = optional_view(info, 10, "gradScale"), vc = optional_view(info, 11, "copy");
   TensorView vp = p.view(), vg = g.view(), vm = m.view(), vv = v.view();
   int64_t n = vp.numel();
   MIXT_CHECK(vg.numel() == n && vm.numel() == n && vv.numel() == n && (!vc.data || vc.numel() == n) && vm.dtype == vp.dtype && vv.dtype == vp.dtype,

@@ -5,10 +5,6 @@
 namespace mixt {
 namespace {
 
-TensorView maybe_view(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  return info[i].IsNull() || info[i].IsUndefined() ? TensorView{} : TensorHandle::arg(info, i, name).view();
-}
-
 // topkRows(scores, rows, cols, rowStride, colStride, k, flat, out)
 MIXT_ENTRY(topk_rows) {
   auto &sc = TensorHandle::arg(info, 0, "scores"), &out = TensorHandle::arg(info, 7, "out");
@@ -60,7 +56,7 @@ MIXT_ENTRY(router_backward) {
   auto& lg = TensorHandle::arg(info, 0, "logits");
   TensorView vp = TensorHandle::arg(info, 4, "probs").view(), vl = TensorHandle::arg(info, 5, "lse").view();
   TensorView ve = TensorHandle::arg(info, 6, "experts").view(), vg = TensorHandle::arg(info, 7, "gates").view();
-  TensorView vdg = maybe_view(info, 8, "dgates"), vdp = maybe_view(info, 9, "dprobs");
+  TensorView vdg = optional_view(info, 8, "dgates"), vdp = optional_view(info, 9, "dprobs");
   double z = number_arg(info, 10, "z");
   auto& dl = TensorHandle::arg(info, 11, "dlogits");
   TensorView vdl = dl.view();
@@ -95,7 +91,7 @@ MIXT_ENTRY(row_dot) {
 MIXT_ENTRY(slot_tokens) {
   auto &sl = TensorHandle::arg(info, 0, "slots"), &tk = TensorHandle::arg(info, 4, "tokens");
   int64_t k = int_arg(info, 1, "k"), noop = int_arg(info, 3, "noop");
-  TensorView vs = sl.view(), ve = maybe_view(info, 2, "experts"), vt = tk.view();
+  TensorView vs = sl.view(), ve = optional_view(info, 2, "experts"), vt = tk.view();
   MIXT_CHECK(k >= 1 && vt.numel() == vs.numel(), "slotTokens: sizes");
   common_backend("slotTokens", {&sl, &tk}).submit("slotTokens", [=](const Stream& s) { MIXT_CALL(s, slot_tokens, vs, k, ve, noop, vt); });
   return info.Env().Undefined();

@@ -5,22 +5,6 @@
 namespace mixt {
 namespace {
 
-TensorView optional_view(const Napi::CallbackInfo& info, size_t i, const char* name, std::vector<const TensorHandle*>& all) {
-  if (info[i].IsNull() || info[i].IsUndefined()) return TensorView{};
-  TensorHandle& h = TensorHandle::arg(info, i, name);
-  all.push_back(&h);
-  return h.view();
-}
-
-Backend& backend_of(const char* op, const std::vector<const TensorHandle*>& all) {
-  Backend* b = nullptr;
-  for (auto* t : all) {
-    if (b && &t->backend() != b) throw Error("ERR_DEVICE_MISMATCH", std::string(op) + ": tensors are on different devices");
-    b = &t->backend();
-  }
-  return *b;
-}
-
 // Reads (kind, x, weight, bias|null, ids|null, groups, eps, mean|null, rstd) from argument `at`.
 NormArgs norm_args(const Napi::CallbackInfo& info, size_t at, std::vector<const TensorHandle*>& all) {
   NormArgs a;
@@ -31,11 +15,11 @@ NormArgs norm_args(const Napi::CallbackInfo& info, size_t at, std::vector<const 
   all.push_back(&w);
   a.x = x.view();
   a.weight = w.view();
-  a.bias = optional_view(info, at + 3, "bias", all);
-  a.ids = optional_view(info, at + 4, "ids", all);
+  a.bias = optional_view(info, at + 3, "bias", &all);
+  a.ids = optional_view(info, at + 4, "ids", &all);
   a.groups = int_arg(info, at + 5, "groups");
   a.eps = number_arg(info, at + 6, "eps");
-  a.mean = optional_view(info, at + 7, "mean", all);
+  a.mean = optional_view(info, at + 7, "mean", &all);
   a.rstd = TensorHandle::arg(info, at + 8, "rstd").view();
   all.push_back(&TensorHandle::arg(info, at + 8, "rstd"));
   a.dim = a.x.cols();
@@ -65,7 +49,7 @@ MIXT_ENTRY(norm_backward) {
   NormArgs a = norm_args(info, 0, all);
   TensorHandle &dy = TensorHandle::arg(info, 9, "dy"), &dx = TensorHandle::arg(info, 10, "dx"), &dw = TensorHandle::arg(info, 11, "dweight");
   all.insert(all.end(), {&dy, &dx, &dw});
-  TensorView vdb = optional_view(info, 12, "dbias", all);
+  TensorView vdb = optional_view(info, 12, "dbias", &all);
   TensorView vdy = dy.view(), vdx = dx.view(), vdw = dw.view();
   MIXT_CHECK(vdy.numel() == a.x.numel() && vdx.numel() == a.x.numel() && vdw.numel() == a.groups * a.dim, "norm backward: sizes");
   backend_of("normBackward", all).submit("normBackward", [=](const Stream& s) { MIXT_CALL(s, norm_backward, a, vdy, vdx, vdw, vdb); });

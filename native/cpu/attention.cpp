@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "parallel.h"
+#include "scalar.h"
 
 namespace mixt::cpu {
 namespace {
@@ -38,11 +39,6 @@ Layout layout(const AttentionArgs& a) {
   return L;
 }
 
-double stat(const TensorView& t, int64_t i) { return t.dtype == DType::F64 ? t.ptr<double>()[i] : double(t.ptr<float>()[i]); }
-void put(const TensorView& t, int64_t i, double v) {
-  if (t.dtype == DType::F64) t.ptr<double>()[i] = v;
-  else t.ptr<float>()[i] = float(v);
-}
 
 }  // namespace
 
@@ -82,7 +78,7 @@ void attention_forward(const Stream&, const AttentionArgs& a, const TensorView& 
           }
         }
         for (int64_t c = 0; c < D; c++) E::store(o, (i * Hq + h) * D + c, typename E::acc(l > 0 ? acc[c] / l : 0.0));
-        put(lse, h * T + i, l > 0 ? mx + std::log(l) : -std::numeric_limits<double>::infinity());
+        set_scalar(lse, h * T + i, l > 0 ? mx + std::log(l) : -std::numeric_limits<double>::infinity());
       }
     });
   });
@@ -113,7 +109,7 @@ void attention_backward(const Stream&, const AttentionArgs& a, const TensorView&
       double s = 0;
       for (int64_t c = 0; c < D; c++) s += ld(q, (i * Hq + h) * D + c) * ld(k, (j * Hk + hk) * D + c);
       *score = s * a.scale;
-      double l = stat(lse, h * T + i);
+      double l = get_scalar(lse, h * T + i);
       return std::isfinite(l) ? std::exp(*score - l) : 0.0;
     };
     auto dp = [&](int64_t i, int64_t h, int64_t j) {  // dO_i . v_j

@@ -5,15 +5,9 @@
 #include <vector>
 
 #include "parallel.h"
+#include "scalar.h"
 
 namespace mixt::cpu {
-namespace {
-double get(const TensorView& t, int64_t i) { return t.dtype == DType::F64 ? t.ptr<double>()[i] : double(t.ptr<float>()[i]); }
-void put(const TensorView& t, int64_t i, double v) {
-  if (t.dtype == DType::F64) t.ptr<double>()[i] = v;
-  else t.ptr<float>()[i] = float(v);
-}
-}  // namespace
 
 void cross_entropy_rows(const Stream&, const TensorView& logits, const TensorView& targets, const TensorView& loss, const TensorView& lse,
                         const TensorView& correct) {
@@ -40,14 +34,14 @@ void cross_entropy_rows(const Stream&, const TensorView& logits, const TensorVie
         double s = 0;
         for (int64_t c = 0; c < V; c++) s += std::exp(double(E::load(x, o + c)) - mx);
         double l = mx + std::log(s);
-        put(lse, r, l);
+        set_scalar(lse, r, l);
         int32_t t = tg[r];
         if (t >= V || t < -1) {
           int64_t none = -1;
           bad.compare_exchange_strong(none, r);
           t = -1;
         }
-        put(loss, r, t < 0 ? 0.0 : l - double(E::load(x, o + t)));
+        set_scalar(loss, r, t < 0 ? 0.0 : l - double(E::load(x, o + t)));
         ok[r] = t >= 0 && arg == t ? 1 : 0;
       }
     });
@@ -73,7 +67,7 @@ void cross_entropy_rows_backward(const Stream&, const TensorView& logits, const 
           for (int64_t c = 0; c < V; c++) E::store(x, o + c, 0);
           continue;
         }
-        double l = get(lse, r), d = get(dloss, r);
+        double l = get_scalar(lse, r), d = get_scalar(dloss, r);
         for (int64_t c = 0; c < V; c++) {
           double p = std::exp(double(E::load(x, o + c)) - l);
           E::store(x, o + c, typename E::acc((p - (c == t ? 1.0 : 0.0)) * d));
@@ -97,12 +91,12 @@ void group_sum(const Stream&, const TensorView& values, const TensorView& ids, c
       if (bad < 0) bad = i;
       continue;
     }
-    s[g] += get(values, i);
+    s[g] += get_scalar(values, i);
     c[g] += 1;
   }
   for (int64_t g = 0; g < groups; g++) {
-    put(sums, g, s[g]);
-    put(counts, g, c[g]);
+    set_scalar(sums, g, s[g]);
+    set_scalar(counts, g, c[g]);
   }
   if (bad >= 0) throw Error("ERR_BAD_DATA", "group id " + std::to_string(id[bad]) + " of row " + std::to_string(bad) + " is out of range");
 }

@@ -6,15 +6,9 @@
 #include <vector>
 
 #include "parallel.h"
+#include "scalar.h"
 
 namespace mixt::cpu {
-namespace {
-double val(const TensorView& t, int64_t i) { return t.dtype == DType::F64 ? t.ptr<double>()[i] : double(t.ptr<float>()[i]); }
-void set(const TensorView& t, int64_t i, double v) {
-  if (t.dtype == DType::F64) t.ptr<double>()[i] = v;
-  else t.ptr<float>()[i] = float(v);
-}
-}  // namespace
 
 void topk_rows(const Stream&, const TopkRowsArgs& a, const TensorView& out) {
   int32_t* o = out.ptr<int32_t>();
@@ -22,7 +16,7 @@ void topk_rows(const Stream&, const TopkRowsArgs& a, const TensorView& out) {
     std::vector<int32_t> idx(static_cast<size_t>(a.cols));
     for (int64_t r = r0; r < r1; r++) {
       std::iota(idx.begin(), idx.end(), 0);
-      auto score = [&](int32_t c) { return val(a.scores, r * a.row_stride + c * a.col_stride); };
+      auto score = [&](int32_t c) { return get_scalar(a.scores, r * a.row_stride + c * a.col_stride); };
       // larger score first; equal scores: lower index first (stable); NaN counts as smallest
       auto better = [&](int32_t x, int32_t y) {
         double sx = score(x), sy = score(y);
@@ -45,14 +39,14 @@ void router_topk(const Stream&, const RouterArgs& a, const TensorView& probs, co
     std::vector<int32_t> order(static_cast<size_t>(E));
     for (int64_t t = t0; t < t1; t++) {
       double mx = -INFINITY;
-      for (int64_t e = 0; e < E; e++) mx = std::max(mx, val(a.logits, t * E + e));
+      for (int64_t e = 0; e < E; e++) mx = std::max(mx, get_scalar(a.logits, t * E + e));
       double s = 0;
-      for (int64_t e = 0; e < E; e++) s += std::exp(val(a.logits, t * E + e) - mx);
-      set(lse, t, mx + std::log(s));
+      for (int64_t e = 0; e < E; e++) s += std::exp(get_scalar(a.logits, t * E + e) - mx);
+      set_scalar(lse, t, mx + std::log(s));
       for (int64_t e = 0; e < E; e++) {
-        double l = val(a.logits, t * E + e);
+        double l = get_scalar(a.logits, t * E + e);
         p[size_t(e)] = a.gate == GateKind::Softmax ? std::exp(l - mx) / s : 1.0 / (1.0 + std::exp(-l));
-        set(probs, t * E + e, p[size_t(e)]);
+        set_scalar(probs, t * E + e, p[size_t(e)]);
       }
       std::iota(order.begin(), order.end(), 0);
       std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int32_t x, int32_t y) {
@@ -63,7 +57,7 @@ void router_topk(const Stream&, const RouterArgs& a, const TensorView& probs, co
       for (int64_t j = 0; j < K; j++) {
         ex[t * K + j] = order[size_t(j)];
         double g = p[size_t(order[size_t(j)])];
-        set(gates, t * K + j, a.renormalize ? g / sum : g);
+        set_scalar(gates, t * K + j, a.renormalize ? g / sum : g);
       }
     }
   });
@@ -76,26 +70,26 @@ void router_backward(const Stream&, const RouterArgs& a, const TensorView& probs
   parallel_for(a.tokens, 16, [&](int64_t t0, int64_t t1) {
     std::vector<double> dp(static_cast<size_t>(E));
     for (int64_t t = t0; t < t1; t++) {
-      for (int64_t e = 0; e < E; e++) dp[size_t(e)] = dprobs.data ? val(dprobs, t * E + e) : 0.0;
+      for (int64_t e = 0; e < E; e++) dp[size_t(e)] = dprobs.data ? get_scalar(dprobs, t * E + e) : 0.0;
       if (dgates.data) {
         double sum = 0, gdot = 0;
         for (int64_t j = 0; j < K; j++) {
-          sum += val(probs, t * E + ex[t * K + j]);
-          gdot += val(dgates, t * K + j) * val(gates, t * K + j);
+          sum += get_scalar(probs, t * E + ex[t * K + j]);
+          gdot += get_scalar(dgates, t * K + j) * get_scalar(gates, t * K + j);
         }
         for (int64_t j = 0; j < K; j++) {
-          double dg = val(dgates, t * K + j);
+          double dg = get_scalar(dgates, t * K + j);
           dp[size_t(ex[t * K + j])] += a.renormalize ? (dg - gdot) / sum : dg;
         }
       }
       double pdp = 0;
-      for (int64_t e = 0; e < E; e++) pdp += val(probs, t * E + e) * dp[size_t(e)];
-      double l = val(lse, t);
+      for (int64_t e = 0; e < E; e++) pdp += get_scalar(probs, t * E + e) * dp[size_t(e)];
+      double l = get_scalar(lse, t);
       for (int64_t e = 0; e < E; e++) {
-        double p = val(probs, t * E + e);
+        double p = get_scalar(probs, t * E + e);
         double d = a.gate == GateKind::Softmax ? p * (dp[size_t(e)] - pdp) : dp[size_t(e)] * p * (1 - p);
-        if (z != 0) d += z * 2 * l * std::exp(val(a.logits, t * E + e) - l);
-        set(dlogits, t * E + e, d);
+        if (z != 0) d += z * 2 * l * std::exp(get_scalar(a.logits, t * E + e) - l);
+        set_scalar(dlogits, t * E + e, d);
       }
     }
   });
@@ -110,7 +104,7 @@ void row_scale(const Stream&, const TensorView& x, const TensorView& w, const Te
     T* py = y.ptr<T>();
     parallel_for(R, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; r++) {
-        double s = val(w, r);
+        double s = get_scalar(w, r);
         for (int64_t c = 0; c < C; c++) E::store(py, r * C + c, typename E::acc(double(E::load(px, r * C + c)) * s));
       }
     });
@@ -127,7 +121,7 @@ void row_dot(const Stream&, const TensorView& a, const TensorView& b, const Tens
       for (int64_t r = r0; r < r1; r++) {
         double s = 0;
         for (int64_t c = 0; c < C; c++) s += double(E::load(pa, r * C + c)) * double(E::load(pb, r * C + c));
-        set(out, r, s);
+        set_scalar(out, r, s);
       }
     });
   });

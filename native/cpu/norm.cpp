@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "parallel.h"
+#include "scalar.h"
 
 namespace mixt::cpu {
 namespace {
@@ -15,14 +16,7 @@ int32_t group_of(const NormArgs& a, int64_t r) {
   return g;
 }
 
-// Row statistics are f32, or f64 for f64 tensors (exact gradient checks).
-double stat(const TensorView& t, int64_t r) {
-  return t.dtype == DType::F64 ? t.ptr<double>()[r] : double(t.ptr<float>()[r]);
-}
-void set_stat(const TensorView& t, int64_t r, double v) {
-  if (t.dtype == DType::F64) t.ptr<double>()[r] = v;
-  else t.ptr<float>()[r] = float(v);
-}
+// Row statistics are f32, or f64 for f64 tensors (exact gradient checks): scalar.h.
 
 }  // namespace
 
@@ -50,10 +44,10 @@ void norm_forward(const Stream&, const NormArgs& a, const TensorView& y) {
           ss += v * v;
         }
         A rs = 1.0 / std::sqrt(ss / A(d) + a.eps);
-        if (has_mean) set_stat(a.mean, r, mu);
-        set_stat(a.rstd, r, rs);
-        rs = stat(a.rstd, r);  // normalise with the stored value, as backward will
-        if (has_mean) mu = stat(a.mean, r);
+        if (has_mean) set_scalar(a.mean, r, mu);
+        set_scalar(a.rstd, r, rs);
+        rs = get_scalar(a.rstd, r);  // normalise with the stored value, as backward will
+        if (has_mean) mu = get_scalar(a.mean, r);
         for (int64_t c = 0; c < d; c++) {
           A v = (A(E::load(x, o + c)) - mu) * rs * A(E::load(w, g * d + c));
           if (b) v += A(E::load(b, g * d + c));
@@ -76,7 +70,7 @@ void norm_backward(const Stream&, const NormArgs& a, const TensorView& dy, const
     const int64_t d = a.dim;
     const bool layer = a.kind == NormKind::Layer;
     // xhat is recomputed from the saved statistics.
-    auto xhat = [&](int64_t r, int64_t c) { return (A(E::load(x, r * d + c)) - (has_mean ? stat(a.mean, r) : 0.0)) * stat(a.rstd, r); };
+    auto xhat = [&](int64_t r, int64_t c) { return (A(E::load(x, r * d + c)) - (has_mean ? get_scalar(a.mean, r) : 0.0)) * get_scalar(a.rstd, r); };
     parallel_for(a.rows, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, d)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; r++) {
         int32_t g = group_of(a, r);
@@ -90,7 +84,7 @@ void norm_backward(const Stream&, const NormArgs& a, const TensorView& dy, const
         s2 /= A(d);
         for (int64_t c = 0; c < d; c++) {
           A gw = A(E::load(pdy, r * d + c)) * A(E::load(w, g * d + c));
-          A v = stat(a.rstd, r) * (gw - xhat(r, c) * s1 - (layer ? s2 : 0.0));
+          A v = get_scalar(a.rstd, r) * (gw - xhat(r, c) * s1 - (layer ? s2 : 0.0));
           E::store(pdx, r * d + c, typename E::acc(v));
         }
       }

@@ -4,24 +4,9 @@
 
 #include "../kernels/loss.h"
 #include "parallel.h"
+#include "scalar.h"
 
 namespace mixt::cpu {
-namespace {
-double load_any(const TensorView& t, int64_t i) {
-  switch (t.dtype) {
-    case DType::F64: return t.ptr<double>()[i];
-    case DType::BF16: return bf16_to_float(t.ptr<uint16_t>()[i]);
-    default: return t.ptr<float>()[i];
-  }
-}
-void store_any(const TensorView& t, int64_t i, double v) {
-  switch (t.dtype) {
-    case DType::F64: t.ptr<double>()[i] = v; break;
-    case DType::BF16: t.ptr<uint16_t>()[i] = float_to_bf16(float(v)); break;
-    default: t.ptr<float>()[i] = float(v);
-  }
-}
-}  // namespace
 
 void adamw(const Stream&, const TensorView& param, const TensorView& grad, const TensorView& m, const TensorView& v, const AdamArgs& a,
            const TensorView& grad_scale, const TensorView& copy) {
@@ -31,24 +16,24 @@ void adamw(const Stream&, const TensorView& param, const TensorView& grad, const
   parallel_for(param.numel(), 1 << 13, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; i++) {
       if (f64) {
-        double g = load_any(grad, i) * scale, p = param.ptr<double>()[i];
+        double g = get_scalar(grad, i) * scale, p = param.ptr<double>()[i];
         double& mi = m.ptr<double>()[i];
         double& vi = v.ptr<double>()[i];
         mi = a.beta1 * mi + (1 - a.beta1) * g;
         vi = a.beta2 * vi + (1 - a.beta2) * g * g;
         p -= a.lr * (a.weight_decay * p + (mi / bc1) / (std::sqrt(vi / bc2) + a.eps));
         param.ptr<double>()[i] = p;
-        if (copy.data) store_any(copy, i, p);
+        if (copy.data) set_scalar(copy, i, p);
       } else {
         // fp32 arithmetic, as on CUDA
-        float g = float(load_any(grad, i)) * float(scale), p = param.ptr<float>()[i];
+        float g = float(get_scalar(grad, i)) * float(scale), p = param.ptr<float>()[i];
         float& mi = m.ptr<float>()[i];
         float& vi = v.ptr<float>()[i];
         mi = float(a.beta1) * mi + float(1 - a.beta1) * g;
         vi = float(a.beta2) * vi + float(1 - a.beta2) * g * g;
         p -= float(a.lr) * (float(a.weight_decay) * p + (mi / float(bc1)) / (std::sqrt(vi / float(bc2)) + float(a.eps)));
         param.ptr<float>()[i] = p;
-        if (copy.data) store_any(copy, i, p);
+        if (copy.data) set_scalar(copy, i, p);
       }
     }
   });
@@ -62,7 +47,7 @@ void sum_squares_into(const Stream&, const TensorView& x, const TensorView& out)
     for (int64_t c = c0; c < c1; c++) {
       double s = 0;
       for (int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); i++) {
-        double v = load_any(x, i);
+        double v = get_scalar(x, i);
         s += v * v;
       }
       part[size_t(c)] = s;
@@ -70,13 +55,13 @@ void sum_squares_into(const Stream&, const TensorView& x, const TensorView& out)
   });
   double s = 0;
   for (double p : part) s += p;
-  store_any(out, 0, load_any(out, 0) + s);
+  set_scalar(out, 0, get_scalar(out, 0) + s);
 }
 
 void clip_coefficient(const Stream&, const TensorView& norm_sq, double max_norm, const TensorView& out) {
-  double n2 = load_any(norm_sq, 0);
+  double n2 = get_scalar(norm_sq, 0);
   double c = std::isfinite(n2) ? std::min(1.0, max_norm / (std::sqrt(n2) + 1e-6)) : 0.0;
-  store_any(out, 0, c);
+  set_scalar(out, 0, c);
 }
 
 }  // namespace mixt::cpu

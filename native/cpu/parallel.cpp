@@ -11,6 +11,12 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace mixt::cpu {
 namespace {
 
@@ -48,7 +54,11 @@ struct Job {
 class Pool {
  public:
   explicit Pool(int threads) : threads_(threads) {
-    for (int i = 0; i < threads - 1; i++) std::thread([this] { loop(); }).detach();
+    for (int i = 0; i < threads - 1; i++)
+      std::thread([this] {
+        lower_thread_priority();
+        loop();
+      }).detach();
   }
   int threads() const { return threads_; }
 
@@ -102,6 +112,14 @@ Pool& pool() {
 }  // namespace
 
 int num_threads() { return pool().threads(); }
+
+void lower_thread_priority() {
+#if defined(__linux__)
+  int nice = 5;
+  if (const char* env = std::getenv("MIXT_CPU_NICE")) nice = std::atoi(env);
+  if (nice > 0) setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), std::min(nice, 19));
+#endif
+}
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;

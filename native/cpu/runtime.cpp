@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "../kernels/runtime.h"
+#include "parallel.h"
 
 namespace mixt {
 namespace {
@@ -37,7 +38,12 @@ class CpuMark : public TimeMark {
 
 class CpuBackend : public Backend {
  public:
-  CpuBackend() : Backend(-1) { worker_ = std::thread([this] { loop(); }); }
+  CpuBackend() : Backend(-1) {
+    worker_ = std::thread([this] {
+      cpu::lower_thread_priority();
+      loop();
+    });
+  }
   ~CpuBackend() override {
     {
       std::lock_guard<std::mutex> g(mu_);

@@ -71,6 +71,20 @@ __device__ __forceinline__ float quad_sum(float v) {
   return v;
 }
 
+// Stages rows [r0, r0 + kTile) of head h of two [T, H, D] tensors into shared memory as fp32
+// (zero past the end), the first multiplied by `scale_a`.
+template <typename T, int DPT>
+__device__ __forceinline__ void stage_pair(float (&A)[kTile][4 * DPT + 1], float (&B)[kTile][4 * DPT + 1], const T* a, const T* b, int64_t r0,
+                                           int64_t Tn, int H, int h, int D, float scale_a) {
+  for (int e = threadIdx.x; e < kTile * 4 * DPT; e += kThreads) {
+    int r = e / (4 * DPT), d = e % (4 * DPT);
+    int64_t j = r0 + r;
+    bool ok = j < Tn && d < D;
+    A[r][d] = ok ? Elem<T>::load(a, (j * H + h) * D + d) * scale_a : 0.f;
+    B[r][d] = ok ? Elem<T>::load(b, (j * H + h) * D + d) : 0.f;
+  }
+}
+
 template <typename T, int DPT>
 __global__ void __launch_bounds__(kThreads, 2) forward_kernel(const T* q, const T* k, const T* v, Ids ids, bool causal, float scale, int64_t Tn,
                                                          int Hq, int Hk, int D, T* out, float* lse) {
@@ -95,13 +109,7 @@ __global__ void __launch_bounds__(kThreads, 2) forward_kernel(const T* q, const 
     int64_t k1 = min(Tn, k0 + kTile);
     RangeInfo ki = summarize(ids, k0, k1, &info[1]);
     if (!may_see(qi, ki, causal)) continue;
-    for (int e = threadIdx.x; e < kTile * 4 * DPT; e += kThreads) {
-      int r = e / (4 * DPT), d = e % (4 * DPT);
-      int64_t j = k0 + r;
-      bool ok = j < Tn && d < D;
-      Ks[r][d] = ok ? Elem<T>::load(k, (j * Hk + hk) * D + d) : 0.f;
-      Vs[r][d] = ok ? Elem<T>::load(v, (j * Hk + hk) * D + d) : 0.f;
-    }
+    stage_pair<T, DPT>(Ks, Vs, k, v, k0, Tn, Hk, hk, D, 1.f);
     __syncthreads();
     for (int r = 0; r < int(k1 - k0); r++) {
       int64_t j = k0 + r;
@@ -169,13 +177,7 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(const T* q, const T* k, co
     int64_t k1 = min(Tn, k0 + kTile);
     RangeInfo ki = summarize(ids, k0, k1, &info[1]);
     if (!may_see(qi, ki, causal)) continue;
-    for (int e = threadIdx.x; e < kTile * 4 * DPT; e += kThreads) {
-      int r = e / (4 * DPT), d = e % (4 * DPT);
-      int64_t j = k0 + r;
-      bool ok = j < Tn && d < D;
-      Ks[r][d] = ok ? Elem<T>::load(k, (j * Hk + hk) * D + d) : 0.f;
-      Vs[r][d] = ok ? Elem<T>::load(v, (j * Hk + hk) * D + d) : 0.f;
-    }
+    stage_pair<T, DPT>(Ks, Vs, k, v, k0, Tn, Hk, hk, D, 1.f);
     __syncthreads();
     for (int r = 0; r < int(k1 - k0); r++) {
       int64_t j = k0 + r;
@@ -230,13 +232,7 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(const T* q, const T* k, 
     RangeInfo qi = summarize(ids, q0, q1, &info[0]);
     if (!may_see(qi, ki, causal)) continue;
     for (int h = hk * rep; h < (hk + 1) * rep; h++) {
-      for (int e = threadIdx.x; e < kTile * 4 * DPT; e += kThreads) {
-        int r = e / (4 * DPT), d = e % (4 * DPT);
-        int64_t i = q0 + r;
-        bool ok = i < Tn && d < D;
-        Qs[r][d] = ok ? Elem<T>::load(q, (i * Hq + h) * D + d) * scale : 0.f;
-        Ds[r][d] = ok ? Elem<T>::load(dout, (i * Hq + h) * D + d) : 0.f;
-      }
+      stage_pair<T, DPT>(Qs, Ds, q, dout, q0, Tn, Hq, h, D, scale);
       for (int r = threadIdx.x; r < kTile; r += kThreads) {
         int64_t i = q0 + r;
         Ls[r] = i < Tn ? lse[int64_t(h) * Tn + i] : -INFINITY;

@@ -1,5 +1,6 @@
 // Token datasets in memory: token ids, a parallel array of modality ids, document boundaries, and
 // (for the Transfusion setting) image span ids. The embedded shapes corpus builds one.
+import { hostRandom } from '../../core/random';
 import { DocKind, Picture, SHAPES_VOCAB, allPictures, encodeDocument, isHeldOut } from './shapes';
 import { VocabSpec, modalityOfToken } from './vocab';
 
@@ -19,17 +20,6 @@ export function documentCount(ds: TokenDataset): number {
   return ds.docOffsets.length - 1;
 }
 
-// mulberry32: the corpus's and the loader's seeded host PRNG.
-export function hostRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function fromDocuments(vocab: VocabSpec, docs: number[][]): TokenDataset {
   const n = docs.reduce((a, d) => a + d.length, 0);
@@ -63,7 +53,7 @@ export interface ShapesOptions {
 export function shapesCorpus(opts: ShapesOptions = {}): TokenDataset {
   const docsN = opts.docs ?? 20000;
   const split = opts.split ?? 'train';
-  const rand = hostRng((opts.seed ?? 1) * 7919 + (split === 'eval' ? 1 : 0));
+  const rand = hostRandom((opts.seed ?? 1) * 7919 + (split === 'eval' ? 1 : 0));
   const pictures = allPictures().filter((p) => isHeldOut(p) === (split === 'eval'));
   const docs: number[][] = [];
   for (let i = 0; i < docsN; i++) {

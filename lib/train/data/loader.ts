@@ -1,7 +1,8 @@
 // Packs documents into fixed-length rows: each epoch shuffles the documents (seeded), fills rows
 // greedily with whole documents (a longer one is cut to the row), pads the rest. Targets are the
 // next token inside the same document (-1 elsewhere); attention never crosses documents.
-import { TokenDataset, hostRng } from './dataset';
+import { hostRandom } from '../../core/random';
+import { TokenDataset } from './dataset';
 
 export interface HostBatch {
   rows: number;
@@ -49,7 +50,7 @@ export class PackedLoader {
   #shuffle(): void {
     const d = this.data.docOffsets.length - 1;
     const order = Int32Array.from({ length: d }, (_, i) => i);
-    const r = hostRng(this.seed * 1000003 + this.#state.epoch);
+    const r = hostRandom(this.seed * 1000003 + this.#state.epoch);
     for (let i = d - 1; i > 0; i--) {
       const j = Math.floor(r() * (i + 1));
       [order[i], order[j]] = [order[j], order[i]];
@@ -82,7 +83,7 @@ export class PackedLoader {
           break; // the row is full; this document starts the next row
         }
         // one diffusion timestep per document, a pure function of (seed, epoch, document): resumable
-        const t = patchIdx ? Math.floor(hostRng(this.seed * 7919 + this.#state.epoch * 104729 + doc * 31)() * this.diffusionSteps) : 0;
+        const t = patchIdx ? Math.floor(hostRandom(this.seed * 7919 + this.#state.epoch * 104729 + doc * 31)() * this.diffusionSteps) : 0;
         this.#takeDoc();
         for (let i = 0; i < len; i++) {
           const p = at + i;

@@ -2,7 +2,8 @@
 // of 2x2 pixels x RGB (12 values in [-1, 1]) instead of 64 colour tokens; captions and melodies stay
 // discrete. Caption -> picture documents drop their caption at a given rate, so the model also
 // learns the unconditional picture distribution (classifier-free guidance).
-import { TokenDataset, hostRng } from './dataset';
+import { hostRandom } from '../../core/random';
+import { TokenDataset } from './dataset';
 import {
   GRID, PALETTE, PALETTE_RGB, Picture, SHAPES_VOCAB, TOK, IMAGE_BASE, TONE_BASE, allPictures, caption, isHeldOut, melody, render,
 } from './shapes';
@@ -76,7 +77,7 @@ export interface TransfusionOptions {
 // Documents: caption -> picture (55%), picture -> caption (25%), caption -> melody / melody -> caption (10% each).
 export function transfusionCorpus(opts: TransfusionOptions = {}): TokenDataset {
   const docsN = opts.docs ?? 20000, drop = opts.captionDropout ?? 0.1;
-  const rand = hostRng((opts.seed ?? 1) * 6151 + (opts.split === 'eval' ? 1 : 0));
+  const rand = hostRandom((opts.seed ?? 1) * 6151 + (opts.split === 'eval' ? 1 : 0));
   const pictures = allPictures().filter((p) => isHeldOut(p) === (opts.split === 'eval'));
   const tokens: number[] = [], patchIndex: number[] = [], offsets = [0];
   const patchRows: Float32Array[] = [];
