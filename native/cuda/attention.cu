@@ -10,6 +10,7 @@
 
 #include "../kernels/attention.h"
 #include "common.cuh"
+#include "hopper_attention.h"
 
 namespace mixt::cuda {
 namespace {
@@ -342,6 +343,9 @@ __global__ void segment_kernel(const int32_t* cu, int64_t docs, int64_t T, int32
 void attention_forward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
   if (a.tokens == 0) return;
   if (a.dim > 128) fail("attention: head dim above 128 is not supported on CUDA");
+  int device = 0;
+  cudaGetDevice(&device);
+  if (hopper::attention_enabled(device) && hopper::try_attention_forward(a, out, lse, stream_of(s))) return;
   dispatch_gpu_float(a.q.dtype, "attention", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (a.dim <= 64) run_forward<T, 16>(s, a, ids_of(a), out, lse);

@@ -1,0 +1,358 @@
+// Hopper (sm_90a) attention forward, in the FlashAttention-3 manner: a producer warpgroup loads
+// Q once and K/V tiles through TMA into 128-byte-swizzled shared memory (a 2-stage mbarrier ring);
+// two consumer warpgroups, 64 query rows each, compute S = Q K^T with wgmma (m64n128k16), run the
+// online softmax in registers, and accumulate O += P V with mma.sync (P straight from the S
+// accumulators, V through ldmatrix.trans on the swizzled tile). Masks are tile classes: a key tile
+// no query of the CTA can see is never loaded; a tile every pair of which is visible takes no mask
+// arithmetic; only boundary tiles evaluate the mask per pair. The row log-sum-exp is saved.
+//
+// Scope: bf16, head dims 64 and 128, forward only (the backward stays on attention.cu). Opt-in
+// (MIXT_HOPPER_ATTENTION=1) until it has run against the reference on an H100, which it has not:
+// no GPU was lent to the session that wrote it.
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cudaTypedefs.h>
+
+#include <cfloat>
+#include <cstdlib>
+#include <mutex>
+
+#include "../kernels/attention.h"
+#include "common.cuh"
+#include "hopper_attention.h"
+
+namespace mixt::cuda::hopper {
+namespace {
+
+constexpr int BQ = 128, BKV = 128, THREADS = 384, HALF = 64;  // 64 bf16 = one 128-byte swizzled row
+
+template <int D>
+struct alignas(1024) AttnSmem {
+  __nv_bfloat16 q[D / HALF][BQ * HALF];
+  __nv_bfloat16 k[2][D / HALF][BKV * HALF];
+  __nv_bfloat16 v[2][D / HALF][BKV * HALF];
+  alignas(8) uint64_t q_full;
+  alignas(8) uint64_t full[2];
+  alignas(8) uint64_t empty[2];
+};
+
+struct AttnParams {
+  __nv_bfloat16* out;  // [T, Hq, D]
+  float* lse;          // [Hq, T]
+  const int32_t *doc, *span, *pos;
+  int64_t tokens;
+  int hq, hkv;
+  float scale_log2;    // softmax scale * log2(e)
+  bool causal;
+};
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ uint32_t su32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
+__device__ __forceinline__ void bar_init(uint64_t* b, int n) { asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(su32(b)), "r"(n)); }
+__device__ __forceinline__ void bar_expect(uint64_t* b, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(su32(b)), "r"(bytes));
+}
+__device__ __forceinline__ void bar_arrive(uint64_t* b) { asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(su32(b))); }
+__device__ __forceinline__ void bar_wait(uint64_t* b, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nW_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra W_%=;\n}\n" ::"r"(su32(b)), "r"(parity));
+}
+__device__ __forceinline__ void tma2d(void* dst, const CUtensorMap* m, int c0, int c1, uint64_t* b) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(su32(dst)),
+               "l"(m), "r"(c0), "r"(c1), "r"(su32(b))
+               : "memory");
+}
+__device__ __forceinline__ uint64_t desc128(const void* p) {
+  uint64_t a = su32(p);
+  return ((a & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+#define ACC8(i) "+f"(d[i + 0]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+__device__ __forceinline__ void wgmma_s(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n}\n"
+      : ACC8(0), ACC8(8), ACC8(16), ACC8(24), ACC8(32), ACC8(40), ACC8(48), ACC8(56)
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(su32(p)));
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// Address of the 16-byte chunk holding elements [c8 * 8, c8 * 8 + 8) of row r in a 128-byte-swizzled
+// tile of 64-element rows: the chunk index is XORed with the row index modulo 8.
+__device__ __forceinline__ const __nv_bfloat16* swz(const __nv_bfloat16* tile, int r, int c8) {
+  return tile + r * HALF + ((c8 ^ (r & 7)) * 8);
+}
+
+struct Range {
+  int32_t dmin, dmax;
+  int64_t pmin, pmax;
+  bool span;
+};
+__device__ Range range_of(const AttnParams& p, int64_t r0, int64_t r1) {
+  Range s{INT_MAX, INT_MIN, INT64_MAX, INT64_MIN, false};
+  for (int64_t r = r0; r < r1; r++) {
+    int32_t d = p.doc ? p.doc[r] : 0;
+    int64_t q = p.pos ? p.pos[r] : r;
+    s.dmin = min(s.dmin, d);
+    s.dmax = max(s.dmax, d);
+    s.pmin = min(s.pmin, q);
+    s.pmax = max(s.pmax, q);
+    s.span |= p.span && p.span[r] >= 0;
+  }
+  return s;
+}
+// 0: no pair visible; 1: some (apply the mask); 2: every pair visible (no mask arithmetic)
+__device__ int tile_class(const AttnParams& p, const Range& q, const Range& k) {
+  if (q.dmax < k.dmin || k.dmax < q.dmin) return 0;
+  const bool one_doc = q.dmin == q.dmax && k.dmin == k.dmax && q.dmin == k.dmin;
+  if (!p.causal) return one_doc ? 2 : 1;
+  if (k.pmin > q.pmax && !q.span) return 0;
+  return one_doc && k.pmax <= q.pmin ? 2 : 1;
+}
+#endif
+
+template <int D>
+__global__ void __launch_bounds__(THREADS, 1)
+    attn_fwd(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mk, const __grid_constant__ CUtensorMap mv, AttnParams p) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(1024) unsigned char raw[];
+  auto& sm = *reinterpret_cast<AttnSmem<D>*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t(1023));
+  const int h = blockIdx.y, hk = h / (p.hq / p.hkv);
+  const int64_t q0 = int64_t(blockIdx.x) * BQ, q1 = min(p.tokens, q0 + BQ);
+  const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+  constexpr uint32_t KV_BYTES = D * BKV * 2;
+  if (threadIdx.x == 0) {
+    bar_init(&sm.q_full, 1);
+    for (int s = 0; s < 2; s++) {
+      bar_init(&sm.full[s], 1);
+      bar_init(&sm.empty[s], 2);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::);
+  }
+  __syncthreads();
+  const Range qr = range_of(p, q0, q1);  // every thread computes the same summaries
+  const int64_t ntiles = (p.tokens + BKV - 1) / BKV;
+
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n" ::);
+    if (tid == 0) {
+      bar_expect(&sm.q_full, D * BQ * 2);
+      for (int hh = 0; hh < D / HALF; hh++) tma2d(sm.q[hh], &mq, h * D + hh * HALF, int(q0), &sm.q_full);
+      uint32_t it = 0;
+      for (int64_t t = 0; t < ntiles; t++) {
+        const int64_t k0 = t * BKV;
+        if (tile_class(p, qr, range_of(p, k0, min(p.tokens, k0 + BKV))) == 0) continue;
+        const int s = it & 1;
+        bar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
+        bar_expect(&sm.full[s], 2 * KV_BYTES);
+        for (int hh = 0; hh < D / HALF; hh++) {
+          tma2d(sm.k[s][hh], &mk, hk * D + hh * HALF, int(k0), &sm.full[s]);
+          tma2d(sm.v[s][hh], &mv, hk * D + hh * HALF, int(k0), &sm.full[s]);
+        }
+        it++;
+      }
+    }
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::);  // 4 x 32 x 32 + 8 x 32 x 240 = 65536 registers
+  const int cw = wg - 1, warp = tid / 32, lane = tid % 32;
+  const int rA = cw * 64 + warp * 16 + lane / 4, rB = rA + 8;  // this thread's two query rows in the tile
+  const int64_t iA = q0 + rA, iB = q0 + rB;
+  float o[D / 8][4];
+#pragma unroll
+  for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+  float mA = -FLT_MAX, mB = -FLT_MAX, lA = 0.f, lB = 0.f;
+  bar_wait(&sm.q_full, 0);
+  uint32_t it = 0;
+  for (int64_t t = 0; t < ntiles; t++) {
+    const int64_t k0 = t * BKV, k1 = min(p.tokens, k0 + BKV);
+    const int cls = tile_class(p, qr, range_of(p, k0, k1));
+    if (cls == 0) continue;  // the producer skipped it too
+    const int s = it & 1;
+    bar_wait(&sm.full[s], (it >> 1) & 1);
+    // S = Q K^T for this warpgroup's 64 rows and the tile's 128 keys
+    float d[64];
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int hh = 0; hh < D / HALF; hh++)
+#pragma unroll
+      for (int kk = 0; kk < HALF / 16; kk++) {
+        const uint64_t da = desc128(reinterpret_cast<const char*>(sm.q[hh]) + cw * 64 * 128 + kk * 32);
+        const uint64_t db = desc128(reinterpret_cast<const char*>(sm.k[s][hh]) + kk * 32);
+        wgmma_s(d, da, db, (hh > 0 || kk > 0) ? 1 : 0);
+      }
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    // mask and scale; chunk j holds keys 8j + 2 (lane % 4) + {0, 1} of rows A (d[4j..]) and B (d[4j+2..])
+    float rowmaxA = -FLT_MAX, rowmaxB = -FLT_MAX;
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int64_t key = k0 + 8 * j + 2 * (lane % 4) + (e & 1);
+        const int64_t qi = e < 2 ? iA : iB;
+        bool vis = key < k1 && qi < p.tokens;
+        if (vis && cls == 1) vis = attention_visible(p.doc, p.span, p.pos, p.causal, qi, key);
+        float v = vis ? d[4 * j + e] * p.scale_log2 : -FLT_MAX;
+        d[4 * j + e] = v;
+        if (e < 2) rowmaxA = fmaxf(rowmaxA, v);
+        else rowmaxB = fmaxf(rowmaxB, v);
+      }
+    rowmaxA = fmaxf(rowmaxA, __shfl_xor_sync(0xffffffffu, rowmaxA, 1));
+    rowmaxA = fmaxf(rowmaxA, __shfl_xor_sync(0xffffffffu, rowmaxA, 2));
+    rowmaxB = fmaxf(rowmaxB, __shfl_xor_sync(0xffffffffu, rowmaxB, 1));
+    rowmaxB = fmaxf(rowmaxB, __shfl_xor_sync(0xffffffffu, rowmaxB, 2));
+    const float nA = fmaxf(mA, rowmaxA), nB = fmaxf(mB, rowmaxB);
+    const float cA = nA == -FLT_MAX ? 1.f : exp2f(mA - nA), cB = nB == -FLT_MAX ? 1.f : exp2f(mB - nB);
+    float sumA = 0.f, sumB = 0.f;
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const float m = e < 2 ? nA : nB;
+        const float pr = d[4 * j + e] == -FLT_MAX ? 0.f : exp2f(d[4 * j + e] - m);
+        d[4 * j + e] = pr;
+        if (e < 2) sumA += pr;
+        else sumB += pr;
+      }
+    lA = lA * cA + sumA;  // the quad's partial sums are added at the end
+    lB = lB * cB + sumB;
+    mA = nA;
+    mB = nB;
+#pragma unroll
+    for (int j = 0; j < D / 8; j++) {
+      o[j][0] *= cA;
+      o[j][1] *= cA;
+      o[j][2] *= cB;
+      o[j][3] *= cB;
+    }
+    // O += P V: P's accumulator layout is the mma A-fragment layout, 16 keys at a time
+#pragma unroll
+    for (int kk = 0; kk < BKV / 16; kk++) {
+      uint32_t a[4] = {pack_bf16(d[8 * kk + 0], d[8 * kk + 1]), pack_bf16(d[8 * kk + 2], d[8 * kk + 3]),
+                       pack_bf16(d[8 * kk + 4], d[8 * kk + 5]), pack_bf16(d[8 * kk + 6], d[8 * kk + 7])};
+#pragma unroll
+      for (int j = 0; j < D / 8; j += 2) {
+        // V rows = keys 16kk + {0..15}, columns = dims 8j .. 8j + 15 (two n8 tiles)
+        const int mi = lane / 8;
+        const int key = 16 * kk + (mi & 1) * 8 + lane % 8;
+        const int dim = 8 * j + (mi >> 1) * 8;
+        uint32_t r[4];
+        ldsm_x4_t(r, swz(sm.v[s][dim / HALF], key, (dim % HALF) / 8));
+        mma16816(o[j], a, r[0], r[1]);
+        mma16816(o[j + 1], a, r[2], r[3]);
+      }
+    }
+    __syncwarp();
+    asm volatile("bar.sync %0, 128;\n" ::"r"(1 + cw));  // this warpgroup is done with the stage
+    if (tid == 0) bar_arrive(&sm.empty[s]);
+    it++;
+  }
+  lA += __shfl_xor_sync(0xffffffffu, lA, 1);
+  lA += __shfl_xor_sync(0xffffffffu, lA, 2);
+  lB += __shfl_xor_sync(0xffffffffu, lB, 1);
+  lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+  const float invA = lA > 0.f ? 1.f / lA : 0.f, invB = lB > 0.f ? 1.f / lB : 0.f;
+#pragma unroll
+  for (int j = 0; j < D / 8; j++) {
+    const int col = 8 * j + 2 * (lane % 4);
+    if (iA < p.tokens)
+      *reinterpret_cast<__nv_bfloat162*>(p.out + (iA * p.hq + h) * D + col) = __floats2bfloat162_rn(o[j][0] * invA, o[j][1] * invA);
+    if (iB < p.tokens)
+      *reinterpret_cast<__nv_bfloat162*>(p.out + (iB * p.hq + h) * D + col) = __floats2bfloat162_rn(o[j][2] * invB, o[j][3] * invB);
+  }
+  if (lane % 4 == 0) {
+    const float ln2 = 0.6931471805599453f;
+    if (iA < p.tokens) p.lse[int64_t(h) * p.tokens + iA] = lA > 0.f ? (mA + log2f(lA)) * ln2 : -INFINITY;
+    if (iB < p.tokens) p.lse[int64_t(h) * p.tokens + iB] = lB > 0.f ? (mB + log2f(lB)) * ln2 : -INFINITY;
+  }
+#endif
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) == cudaSuccess && q == cudaDriverEntryPointSuccess)
+      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+    else
+      cudaGetLastError();
+  });
+  return fn;
+}
+
+// [T, H * D] bf16 as boxes of 64 columns x 128 rows, 128-byte swizzle.
+bool encode_rows(CUtensorMap* m, const void* base, int64_t rows, int64_t cols) {
+  auto fn = encoder();
+  if (!fn) return false;
+  cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
+  cuuint64_t strides[1] = {cuuint64_t(cols) * 2};
+  cuuint32_t box[2] = {HALF, 128};
+  cuuint32_t es[2] = {1, 1};
+  return fn(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
+            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <int D>
+bool launch(const AttentionArgs& a, const TensorView& out, const TensorView& lse, cudaStream_t stream) {
+  CUtensorMap mq, mk, mv;
+  if (!encode_rows(&mq, a.q.data, a.tokens, a.hq * D) || !encode_rows(&mk, a.k.data, a.tokens, a.hkv * D) ||
+      !encode_rows(&mv, a.v.data, a.tokens, a.hkv * D))
+    return false;
+  AttnParams p{static_cast<__nv_bfloat16*>(out.data), static_cast<float*>(lse.data), static_cast<const int32_t*>(a.doc_ids.data),
+               static_cast<const int32_t*>(a.span_ids.data), static_cast<const int32_t*>(a.positions.data), a.tokens, int(a.hq), int(a.hkv),
+               float(a.scale * 1.4426950408889634), a.causal};
+  const int bytes = int(sizeof(AttnSmem<D>)) + 1024;
+  static thread_local bool configured = false;
+  if (!configured) {
+    cudaFuncSetAttribute(attn_fwd<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    configured = true;
+  }
+  dim3 grid(unsigned((a.tokens + BQ - 1) / BQ), unsigned(a.hq));
+  attn_fwd<D><<<grid, THREADS, bytes, stream>>>(mq, mk, mv, p);
+  return true;
+}
+
+}  // namespace
+
+bool attention_enabled(int device) {
+  static int on = -1;
+  if (on < 0) {
+    const char* e = std::getenv("MIXT_HOPPER_ATTENTION");
+    on = e && e[0] == '1' ? 1 : 0;
+  }
+  if (!on) return false;
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  return major == 9 && minor == 0;
+}
+
+bool try_attention_forward(const AttentionArgs& a, const TensorView& out, const TensorView& lse, cudaStream_t stream) {
+  if (a.q.dtype != DType::BF16 || (a.dim != 64 && a.dim != 128) || a.tokens == 0) return false;
+  if ((reinterpret_cast<uintptr_t>(a.q.data) | reinterpret_cast<uintptr_t>(a.k.data) | reinterpret_cast<uintptr_t>(a.v.data)) & 15) return false;
+  return a.dim == 64 ? launch<64>(a, out, lse, stream) : launch<128>(a, out, lse, stream);
+}
+
+}  // namespace mixt::cuda::hopper

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Proof on a GPU machine: every CUDA parity test (each test in its own process, so one kernel
+# fault cannot poison the others), the opt-in Hopper kernels against the same tests, then the
+# bench suites beside PyTorch. Logs go to $OUT (or ./gpu-out): jest.log, bench.txt, bench.err. Usage: scripts/gpu-check.sh [tests|hopper|bench]...
+set -u
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+steps=${*:-tests hopper bench}
+export MIXT_SKIP_LOAD_CHECK=1 PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+node -e "const m=require('./dist');console.log(JSON.stringify(m.devices()))"
+jestrun() { # label, timeout, jest args...
+  local label=$1 t=$2; shift 2
+  local start=$SECONDS
+  timeout "$t" npx jest --ci "$@" >/tmp/jest-$label.log 2>&1
+  local rc=$?
+  { echo "######## $label rc=$rc"; cat /tmp/jest-$label.log; } >>"$OUT/jest.log"
+  echo "== $label rc=$rc $((SECONDS - start))s: $(grep -E '^Tests:' /tmp/jest-$label.log | tail -1)"
+  grep -E '✕|●.*›|Error:|max relative' /tmp/jest-$label.log | head -20
+}
+for step in $steps; do
+  case $step in
+  tests)
+    jestrun foundation 150 test/cuda/foundation.test.ts
+    for pat in 'routing plan' 'norms and SwiGLU' 'grouped GEMM' 'attention forward' 'rope, cross'; do
+      jestrun "ops-${pat%% *}" 200 test/cuda/ops.test.ts -t "$pat"
+    done
+    jestrun model 300 test/cuda/model.test.ts
+    ;;
+  hopper)
+    MIXT_HOPPER_GEMM=1 jestrun hopper-gemm 150 test/cuda/ops.test.ts -t 'grouped GEMM'
+    MIXT_HOPPER_ATTENTION=1 jestrun hopper-attention 150 test/cuda/ops.test.ts -t 'attention forward.*bf16'
+    ;;
+  bench)
+    for s in ${BENCH_SUITES:-gemm grouped-gemm attention norm routing loss adamw block step}; do
+      start=$SECONDS
+      timeout "${BENCH_TIMEOUT:-120}" node dist/cli/main.js bench --suite "$s" >/tmp/bench-$s.txt 2>/tmp/bench-$s.err
+      echo "== bench $s rc=$? $((SECONDS - start))s"
+      cat /tmp/bench-$s.txt; tail -3 /tmp/bench-$s.err
+      cat /tmp/bench-$s.txt >>"$OUT/bench.txt"; cat /tmp/bench-$s.err >>"$OUT/bench.err"
+    done
+    ;;
+  esac
+done
