@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proof on a GPU machine: every CUDA parity test (each test in its own process, so one kernel
 # fault cannot poison the others), the opt-in Hopper kernels against the same tests, then the
-# bench suites beside PyTorch. Logs go to $OUT (or ./gpu-out): jest.log, bench.txt, bench.err. Usage: scripts/gpu-check.sh [tests|hopper|bench]...
+# bench suites beside PyTorch. Logs go to $OUT (or ./gpu-out): jest.log, bench.txt, bench.err. Usage: scripts/gpu-check.sh [tests|foundation|model|hopper|bench|bench-hopper]...
 set -u
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
@@ -18,27 +18,33 @@ jestrun() { # label, timeout, jest args...
   echo "== $label rc=$rc $((SECONDS - start))s: $(grep -E '^Tests:' /tmp/jest-$label.log | tail -1)"
   grep -E '✕|●.*›|Error:|max relative' /tmp/jest-$label.log | head -20
 }
+bench() { # label, suites...
+  local label=$1; shift
+  for s in "$@"; do
+    start=$SECONDS
+    timeout "${BENCH_TIMEOUT:-120}" node bin/mixt.js bench --suite "$s" >/tmp/bench-$s.txt 2>/tmp/bench-$s.err
+    echo "== $label $s rc=$? $((SECONDS - start))s"
+    cat /tmp/bench-$s.txt; tail -3 /tmp/bench-$s.err
+    { echo "######## $label $s"; cat /tmp/bench-$s.txt; } >>"$OUT/bench.txt"
+    { echo "######## $label $s"; cat /tmp/bench-$s.err; } >>"$OUT/bench.err"
+  done
+}
 for step in $steps; do
   case $step in
-  tests)
+  tests) # every CUDA parity test
     jestrun foundation 150 test/cuda/foundation.test.ts
     for pat in 'routing plan' 'norms and SwiGLU' 'grouped GEMM' 'attention forward' 'rope, cross'; do
       jestrun "ops-${pat%% *}" 200 test/cuda/ops.test.ts -t "$pat"
     done
     jestrun model 300 test/cuda/model.test.ts
     ;;
-  hopper)
+  foundation) jestrun foundation 150 test/cuda/foundation.test.ts ;;
+  model) jestrun model 300 test/cuda/model.test.ts ;;
+  hopper) # the opt-in sm_90a kernels against the same tests
     MIXT_HOPPER_GEMM=1 jestrun hopper-gemm 150 test/cuda/ops.test.ts -t 'grouped GEMM'
-    MIXT_HOPPER_ATTENTION=1 jestrun hopper-attention 150 test/cuda/ops.test.ts -t 'attention forward.*bf16'
+    MIXT_HOPPER_ATTENTION=1 jestrun hopper-attention 100 test/cuda/ops.test.ts -t 'attention forward.*bf16'
     ;;
-  bench)
-    for s in ${BENCH_SUITES:-gemm grouped-gemm attention norm routing loss adamw block step}; do
-      start=$SECONDS
-      timeout "${BENCH_TIMEOUT:-120}" node dist/cli/main.js bench --suite "$s" >/tmp/bench-$s.txt 2>/tmp/bench-$s.err
-      echo "== bench $s rc=$? $((SECONDS - start))s"
-      cat /tmp/bench-$s.txt; tail -3 /tmp/bench-$s.err
-      cat /tmp/bench-$s.txt >>"$OUT/bench.txt"; cat /tmp/bench-$s.err >>"$OUT/bench.err"
-    done
-    ;;
+  bench) bench bench ${BENCH_SUITES:-gemm grouped-gemm attention norm routing loss adamw block step} ;;
+  bench-hopper) MIXT_HOPPER_GEMM=1 MIXT_HOPPER_ATTENTION=1 bench bench-hopper ${BENCH_SUITES:-gemm grouped-gemm attention} ;;
   esac
 done

@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(THREADS, 1)
   const int64_t ntiles = (p.tokens + BKV - 1) / BKV;
 
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 32;\n" ::);
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::);
     if (tid == 0) {
       bar_expect(&sm.q_full, D * BQ * 2);
       for (int hh = 0; hh < D / HALF; hh++) tma2d(sm.q[hh], &mq, h * D + hh * HALF, int(q0), &sm.q_full);
@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(THREADS, 1)
     }
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::);  // 4 x 32 x 32 + 8 x 32 x 240 = 65536 registers
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::);  // balanced at the 168 of launch: 128 x (168 - 24) freed = 256 x (240 - 168) taken, else the increase waits forever
   const int cw = wg - 1, warp = tid / 32, lane = tid % 32;
   const int rA = cw * 64 + warp * 16 + lane / 4, rB = rA + 8;  // this thread's two query rows in the tile
   const int64_t iA = q0 + rA, iB = q0 + rB;

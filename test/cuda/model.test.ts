@@ -35,7 +35,7 @@ describeCuda('training on CUDA', () => {
       [['mot', 'mod'], data, {}], [['moe'], data, {}], [['mode-staged'], data, {}], [['mode-integrated'], data, {}], [['mot+moe'], data, {}],
       [['mot'], tf, { transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000 } }],
     ] as const) {
-      const cfg = presetConfig('tiny', vocab, [...kinds, ...kinds], { dModel: 128, layers: 2, heads: 2, kvHeads: 1, headDim: 64, ffnHidden: 256, moe: { experts: 4, k: 2, hidden: 128 }, ...extra });
+      const cfg = presetConfig('tiny', vocab, kinds.length === 2 ? [...kinds] : [kinds[0], kinds[0]], { dModel: 128, layers: 2, heads: 2, kvHeads: 1, headDim: 64, ffnHidden: 256, moe: { experts: 4, k: 2, hidden: 128 }, ...extra });
       const run = async (device: Device) => {
         const tr = new Trainer(new Model(cfg, { device, seed: 3 }), ds, { ...TRAIN_DEFAULTS, steps: 20, batch: 2, seqLen: 256, lr: 3e-3, minLr: 3e-4, warmup: 5 });
         while (tr.step < 20) await tr.trainStep();
