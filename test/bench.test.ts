@@ -3,6 +3,8 @@
 import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { attentionLayout } from '../lib/cli/bench/cases';
+import { timeRuns } from '../lib/cli/bench/timing';
+import { Device } from '../lib/core/device';
 
 const root = path.resolve(__dirname, '..');
 
@@ -28,6 +30,19 @@ describe('mixt bench', () => {
     expect(attentionLayout('causal', 2, 8).visiblePairs).toBe(72); // 2 * 8 * 9 / 2
     expect(attentionLayout('spans', 1, 8).visiblePairs).toBe(36 + 6); // span [2, 6): 4 * 3 / 2
     expect(attentionLayout('docs', 1, 16).visiblePairs).toBe(3 + 10 + 3 + 36); // docs of 2, 4, 2, 8
+  });
+
+  test('a slow case gets fewer timed runs, to fit its time budget, and never fewer than 3', async () => {
+    const cpu = Device.cpu;
+    const sleep = () => new Promise<void>((r) => setTimeout(r, 40));
+    let calls = 0;
+    const t = await timeRuns(cpu, () => { calls++; return sleep(); }, 5, 20, 400);
+    expect(t.runs).toBeGreaterThanOrEqual(7); // 400 ms / ~40 ms per run, less timer jitter
+    expect(t.runs).toBeLessThanOrEqual(10);
+    expect(calls).toBeLessThan(25);
+    expect(t.medianMs).toBeGreaterThan(30);
+    expect((await timeRuns(cpu, sleep, 1, 20, 1)).runs).toBe(3);
+    expect((await timeRuns(cpu, () => undefined, 2, 20, 1000)).runs).toBe(20);
   });
 
   test('an unknown suite is a clear error', () => {

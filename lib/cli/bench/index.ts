@@ -28,6 +28,7 @@ export interface BenchOptions {
   device?: string;
   warmup?: number;
   iters?: number;
+  caseSeconds?: number; // time budget of one case: slow cases get fewer runs
 }
 
 export interface BenchRow {
@@ -152,7 +153,7 @@ export async function runBench(o: BenchOptions): Promise<{ header: Record<string
     try {
       inst = c.make(ctx);
       const runner = inst;
-      const t = await timeRuns(device, (i) => runner.run(i), warmup, iters);
+      const t = await timeRuns(device, (i) => runner.run(i), warmup, iters, (o.caseSeconds ?? 3) * 1000);
       row.ms = t.medianMs;
       if (c.flops) row.tflops = c.flops / (t.medianMs / 1000) / 1e12;
       if (c.bytes) row.gbps = c.bytes / (t.medianMs / 1000) / 1e9;
@@ -233,6 +234,7 @@ export function benchCommand(): Command {
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'")
     .option('--warmup <n>', 'warm-up runs per case', intOption('--warmup', 0))
     .option('--iters <n>', 'timed runs per case', intOption('--iters'))
+    .option('--case-seconds <n>', 'time budget per case: a slow case gets fewer runs (at least 3)', intOption('--case-seconds'))
     .action(async (o: BenchOptions) => {
       const { header, rows } = await runBench(o);
       if (o.json) console.log(JSON.stringify({ header, rows }, null, 1));

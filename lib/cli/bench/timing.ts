@@ -10,8 +10,20 @@ export interface Timing {
 }
 
 // A run may be async (a training step awaits its statistics): then it is awaited inside its marks.
-export async function timeRuns(device: Device, run: (i: number) => void | Promise<void>, warmup: number, iters: number): Promise<Timing> {
-  for (let i = 0; i < warmup; i++) await run(i);
+// A case whose single run is slow gets fewer runs, so one slow kernel cannot stall a whole suite:
+// the first warm-up run is timed and the run count cut to fit `budgetMs` (never below 3 timed runs).
+export async function timeRuns(device: Device, run: (i: number) => void | Promise<void>, warmup: number, iters: number, budgetMs = Infinity): Promise<Timing> {
+  let done = 0;
+  if (warmup > 0 && Number.isFinite(budgetMs)) {
+    const a = mark(device);
+    const r = run(done++);
+    if (r instanceof Promise) await r;
+    const firstMs = await elapsedMs(a, mark(device));
+    const fit = Math.floor(budgetMs / Math.max(firstMs, 1e-3));
+    iters = Math.max(3, Math.min(iters, fit));
+    warmup = Math.min(warmup, Math.max(1, fit - iters));
+  }
+  for (; done < warmup; done++) await run(done);
   await sync();
   const marks = [];
   for (let i = 0; i < iters; i++) {
