@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Proof on a GPU machine: every CUDA parity test (each test in its own process, so one kernel
 # fault cannot poison the others), the opt-in Hopper kernels against the same tests, then the
-# bench suites beside PyTorch. Logs go to $OUT (or ./gpu-out): jest.log, bench.txt, bench.err. Usage: scripts/gpu-check.sh [tests|foundation|model|hopper|bench|bench-hopper]...
+# bench suites beside PyTorch. Logs go to $OUT (or ./gpu-out): jest.log, bench.txt, bench.err. Usage: scripts/gpu-check.sh [tests|foundation|model|hopper|mma|bench|bench-hopper|bench-mma]...
 set -u
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
-steps=${*:-tests hopper bench}
+steps=${*:-tests hopper mma bench bench-mma}
 export MIXT_SKIP_LOAD_CHECK=1 PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 node -e "const m=require('./dist');console.log(JSON.stringify(m.devices()))"
@@ -44,9 +44,14 @@ for step in $steps; do
   model) jestrun model 300 test/cuda/model.test.ts ;;
   hopper) # the opt-in sm_90a kernels against the same tests
     MIXT_HOPPER_GEMM=1 jestrun hopper-gemm 150 test/cuda/ops.test.ts -t 'grouped GEMM'
+    MIXT_HOPPER_GEMM=1 jestrun hopper-matmul 150 test/cuda/foundation.test.ts -t 'matmul'
     MIXT_HOPPER_ATTENTION=1 jestrun hopper-attention 100 test/cuda/ops.test.ts -t 'attention forward.*bf16'
+    ;;
+  mma) # the opt-in tensor-core attention (forward and backward, f32 and bf16) against the same tests
+    MIXT_MMA_ATTENTION=1 jestrun mma-attention 200 test/cuda/ops.test.ts -t 'attention forward'
     ;;
   bench) bench bench ${BENCH_SUITES:-gemm grouped-gemm attention norm routing loss adamw block step} ;;
   bench-hopper) MIXT_HOPPER_GEMM=1 MIXT_HOPPER_ATTENTION=1 bench bench-hopper ${BENCH_SUITES:-gemm grouped-gemm attention} ;;
+  bench-mma) MIXT_MMA_ATTENTION=1 bench bench-mma attention ;;
   esac
 done

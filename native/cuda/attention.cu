@@ -4,13 +4,15 @@
 // holding DPT of its D <= 4 * DPT dimensions in registers; dot products are reduced across the four
 // with shuffles. Key (query) tiles that no pair of the current tile can see are skipped: disjoint
 // document ranges, or all keys after all queries when no query is in an image span.
-// This is the portable, exact-fp32-arithmetic path (f32 and bf16 storage); the tensor-core Hopper
-// kernels are a separate issue.
+// This is the portable, exact-fp32-arithmetic path (f32 and bf16 storage) and the default; the
+// tensor-core kernels are opt-in: mma_attention.cu (MIXT_MMA_ATTENTION=1, sm_80+, forward and
+// backward) and hopper_attention.cu (MIXT_HOPPER_ATTENTION=1, sm_90, forward).
 #include <cfloat>
 
 #include "../kernels/attention.h"
 #include "common.cuh"
 #include "hopper_attention.h"
+#include "mma_attention.h"
 
 namespace mixt::cuda {
 namespace {
@@ -346,6 +348,7 @@ void attention_forward(const Stream& s, const AttentionArgs& a, const TensorView
   int device = 0;
   cudaGetDevice(&device);
   if (hopper::attention_enabled(device) && hopper::try_attention_forward(a, out, lse, stream_of(s))) return;
+  if (mma::attention_enabled(device) && mma::try_attention_forward(s, a, out, lse)) return;
   dispatch_gpu_float(a.q.dtype, "attention", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (a.dim <= 64) run_forward<T, 16>(s, a, ids_of(a), out, lse);
@@ -357,6 +360,9 @@ void attention_backward(const Stream& s, const AttentionArgs& a, const TensorVie
                         const TensorView& dq, const TensorView& dk, const TensorView& dv) {
   if (a.tokens == 0) return;
   if (a.dim > 128) fail("attention: head dim above 128 is not supported on CUDA");
+  int device = 0;
+  cudaGetDevice(&device);
+  if (mma::attention_enabled(device) && mma::try_attention_backward(s, a, out, dout, lse, dq, dk, dv)) return;
   dispatch_gpu_float(a.q.dtype, "attentionBackward", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (a.dim <= 64) run_backward<T, 16>(s, a, ids_of(a), out, dout, lse, dq, dk, dv);

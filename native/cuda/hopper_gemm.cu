@@ -4,10 +4,11 @@
 // CTAs walk the tiles of all groups in order (tile -> group found on the device from the offsets;
 // no per-group launches, no host sync).
 //
-// Scope of this version: both operands K-major (the forward y = x . W^T of grouped projections and
-// matmul with transB); other layouts and dW stay on the mma.sync kernel (gemm_core.cuh). Opt-in with
-// MIXT_HOPPER_GEMM=1 until it has run against the reference on an H100 (it has not: no GPU was lent
-// to the session that wrote it).
+// Scope of this version: A K-major; B K-major (the forward y = x . W^T of grouped projections,
+// matmul with transB) or N-major through a transposed copy (the dX of grouped projections, matmul);
+// dW (groups split the reduction) stays on the mma.sync kernel (gemm_core.cuh). Opt-in with
+// MIXT_HOPPER_GEMM=1: the K-major path passed the grouped-GEMM parity tests on an H100
+// (2026-11-22) but is not yet timed; the N-major path has not run on a GPU.
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cudaTypedefs.h>
@@ -250,14 +251,10 @@ bool enabled(int device) {
   return major == 9 && minor == 0;
 }
 
-bool try_run(const GemmProblem& p, cudaStream_t stream, int device) {
-  // K-major A ([rows, K]) and K-major B ([G * N, K]), bf16, 16-byte aligned rows, one batch
-  if (p.a_cs != 1 || p.b_rs != 1 || p.a_rs != p.k || p.b_cs != p.k || p.k % 8 || p.k == 0) return false;
-  if (p.grouping == Grouping::DepthGroups || (p.grouping == Grouping::Plain && p.batch != 1)) return false;
-  if ((reinterpret_cast<uintptr_t>(p.a) | reinterpret_cast<uintptr_t>(p.b)) & 15) return false;
-  const int64_t rows = p.grouping == Grouping::Plain ? p.m : p.total;
-  const int64_t groups = p.grouping == Grouping::Plain ? 1 : p.groups;
-  if (rows == 0 || p.n == 0) return true;
+namespace {
+
+// Launches a problem whose A and B are both K-major and 16-byte aligned.
+bool launch_kmajor(const GemmProblem& p, int64_t rows, int64_t groups, cudaStream_t stream, int device) {
   CUtensorMap ma, mb;
   if (!encode(&ma, p.a, rows, p.k) || !encode(&mb, p.b, groups * p.n, p.k)) return false;
   Params prm{p, (p.n + BN - 1) / BN};
@@ -274,6 +271,61 @@ bool try_run(const GemmProblem& p, cudaStream_t stream, int device) {
   const unsigned grid = unsigned(upper < sms ? upper : sms);
   gemm_kernel<<<grid, THREADS, bytes, stream>>>(ma, mb, prm);
   return true;
+}
+
+// dst[g][n][k] = src[g * src_bs + k * n_count + n]: a tile of 32 x 32 through shared memory, so both
+// the reads and the writes are coalesced.
+__global__ void transpose_groups(const __nv_bfloat16* src, __nv_bfloat16* dst, int64_t k_count, int64_t n_count, int64_t src_bs) {
+  __shared__ __nv_bfloat16 tile[32][33];
+  const int64_t g = blockIdx.z, k0 = int64_t(blockIdx.y) * 32, n0 = int64_t(blockIdx.x) * 32;
+  const __nv_bfloat16* s = src + g * src_bs;
+  __nv_bfloat16* d = dst + g * n_count * k_count;
+  for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+    const int64_t k = k0 + r, n = n0 + threadIdx.x;
+    if (k < k_count && n < n_count) tile[r][threadIdx.x] = s[k * n_count + n];
+  }
+  __syncthreads();
+  for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+    const int64_t n = n0 + r, k = k0 + threadIdx.x;
+    if (k < k_count && n < n_count) d[n * k_count + k] = tile[threadIdx.x][r];
+  }
+}
+
+}  // namespace
+
+bool try_run(const GemmProblem& p, cudaStream_t stream, int device) {
+  // K-major A ([rows, K]), bf16, 16-byte aligned rows, one batch; B K-major ([G * N, K]) or
+  // N-major ([G][K, N]: the dX of grouped projections, matmul without transB)
+  if (p.a_cs != 1 || p.a_rs != p.k || p.k % 8 || p.k == 0) return false;
+  if (p.grouping == Grouping::DepthGroups || (p.grouping == Grouping::Plain && p.batch != 1)) return false;
+  const bool b_kmajor = p.b_rs == 1 && p.b_cs == p.k, b_nmajor = p.b_cs == 1 && p.b_rs == p.n && p.n > 1;
+  if (!b_kmajor && !b_nmajor) return false;
+  if ((reinterpret_cast<uintptr_t>(p.a) | (b_kmajor ? reinterpret_cast<uintptr_t>(p.b) : 0)) & 15) return false;
+  const int64_t rows = p.grouping == Grouping::Plain ? p.m : p.total;
+  const int64_t groups = p.grouping == Grouping::Plain ? 1 : p.groups;
+  if (rows == 0 || p.n == 0) return true;
+  if (!encode_fn()) return false;
+  if (b_kmajor) return launch_kmajor(p, rows, groups, stream, device);
+  // N-major B: a K-major copy first (one pass over the weights, G * N * K * 4 bytes of traffic: a
+  // few percent of the GEMM at training shapes) until the kernel reads MN-major operands itself.
+  if (groups > 65535) return false;
+  void* bt = nullptr;
+  const size_t bytes = size_t(groups * p.n * p.k) * 2;
+  cudaError_t e = cudaMallocAsync(&bt, bytes, stream);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return false;  // the mma.sync kernel needs no workspace
+  }
+  transpose_groups<<<dim3(unsigned((p.n + 31) / 32), unsigned((p.k + 31) / 32), unsigned(groups)), dim3(32, 8), 0, stream>>>(
+      static_cast<const __nv_bfloat16*>(p.b), static_cast<__nv_bfloat16*>(bt), p.k, p.n, p.grouping == Grouping::Plain ? 0 : p.b_bs);
+  GemmProblem q = p;
+  q.b = bt;
+  q.b_rs = 1;
+  q.b_cs = p.k;
+  q.b_bs = p.n * p.k;
+  const bool ok = launch_kmajor(q, rows, groups, stream, device);
+  cudaFreeAsync(bt, stream);
+  return ok;
 }
 
 }  // namespace mixt::cuda::hopper

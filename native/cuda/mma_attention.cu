@@ -1,0 +1,732 @@
+// Attention on tensor cores for sm_80 and later (mma.sync), flash-attention 2 style: no T x T
+// matrix ever exists. Opt-in (MIXT_MMA_ATTENTION=1) beside the portable kernels of attention.cu
+// until it has run against the CPU reference on a GPU: it has not (it ran only in a host emulator
+// of its warps, ldmatrix and mma; no GPU was lent to the session that wrote it).
+//
+// One algorithm per pass, written once over a warp-tile product interface (WarpMM) with two
+// implementations: bf16 on tensor cores (ldmatrix + mma.sync m16n8k16, fp32 accumulation) and an
+// exact fp32 SIMT path for f32 that computes the same fragment layout with fmaf (no TF32).
+//
+//   forward   CTA = 64 query rows of one head (4 warps x 16 rows). Q stays in shared memory; the
+//             CTA walks key tiles of BN keys: S = Q K^T, mask, online softmax (running max and sum
+//             per row, the sum kept per thread and reduced once at the end), O += P V. Saves lse.
+//   backward  delta = rowsum(dO * O) first (one warp per row, f32 scratch). Then two kernels with no
+//             atomics, each deterministic:
+//             dq:   CTA = 64 query rows of one head; per key tile recompute S and P = exp(S - lse),
+//                   dP = dO V^T, dS = P (dP - delta), dQ += dS K.
+//             dkdv: CTA = 64 keys of one kv head; for each query head of its GQA group and each
+//                   query tile, S^T = K Q^T, dP^T = V dO^T, dV += P^T dO, dK += dS^T Q.
+//             Recomputing S and dP in both kernels costs two extra tile products per pair, and buys
+//             no fp32 dQ scratch, no atomics and bit-reproducible gradients.
+//
+// Masking: every loop is bounded by the document range of its rows (doc ids are sorted; a check
+// kernel reports unsorted ids as bad data) and, for a plain causal mask, by the diagonal. Each tile
+// is then summarised (min/max of doc, pos and span ids, computed by warp shuffles so every warp
+// agrees without a barrier): a tile no pair of which can be visible is skipped before it is
+// loaded, and a tile whose pairs are all visible skips the per-element mask. Rows or keys past T
+// read as zeros, are masked as columns, and are never stored. A row that sees no key writes 0 and
+// lse -inf; the backward turns lse -inf into +inf so its P is exactly 0.
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <type_traits>
+
+#include "../kernels/attention.h"
+#include "common.cuh"
+#include "mma_attention.h"
+
+namespace mixt::cuda::mma {
+namespace {
+
+// ---- the mask as tiles see it ----
+
+struct TokenIds {
+  int32_t doc, pos, span;
+};
+
+MIXT_HD bool attn_visible(bool causal, const TokenIds& q, const TokenIds& k) {
+  if (q.doc != k.doc) return false;
+  if (!causal || k.pos <= q.pos) return true;
+  return q.span >= 0 && q.span == k.span;
+}
+
+// What a block of tokens holds, enough to tell whether a query block can see any key of a key block
+// (tile skipping) or every key of it (no per-element mask). span_min/max cover span ids >= 0 only.
+struct IdSummary {
+  int32_t doc_min, doc_max, pos_min, pos_max, span_min, span_max;
+};
+
+MIXT_HD IdSummary summary_empty() { return IdSummary{INT_MAX, INT_MIN, INT_MAX, INT_MIN, INT_MAX, -1}; }
+
+MIXT_HD void summary_add(IdSummary& s, const TokenIds& t) {
+  s.doc_min = t.doc < s.doc_min ? t.doc : s.doc_min;
+  s.doc_max = t.doc > s.doc_max ? t.doc : s.doc_max;
+  s.pos_min = t.pos < s.pos_min ? t.pos : s.pos_min;
+  s.pos_max = t.pos > s.pos_max ? t.pos : s.pos_max;
+  if (t.span >= 0) {
+    s.span_min = t.span < s.span_min ? t.span : s.span_min;
+    s.span_max = t.span > s.span_max ? t.span : s.span_max;
+  }
+}
+
+// False only when no (query, key) pair of the blocks can be visible. An empty block sees nothing.
+MIXT_HD bool tile_any_visible(bool causal, const IdSummary& q, const IdSummary& k) {
+  if (q.doc_max < k.doc_min || k.doc_max < q.doc_min) return false;
+  if (!causal || k.pos_min <= q.pos_max) return true;
+  return q.span_max >= 0 && k.span_max >= 0 && q.span_min <= k.span_max && k.span_min <= q.span_max;
+}
+
+// True only when every pair of the (non-empty) blocks is visible: one document and, when causal,
+// every key position at or before every query position (spans only ever add visibility).
+MIXT_HD bool tile_all_visible(bool causal, const IdSummary& q, const IdSummary& k) {
+  if (q.doc_min > q.doc_max || k.doc_min > k.doc_max) return false;
+  if (q.doc_min != q.doc_max || k.doc_min != k.doc_max || q.doc_min != k.doc_min) return false;
+  return !causal || k.pos_max <= q.pos_min;
+}
+
+// First token of sorted doc ids with doc >= v / doc > v (the token range of document v).
+MIXT_HD int64_t doc_lower_bound(const int32_t* doc, int64_t n, int32_t v) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (doc[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+MIXT_HD int64_t doc_upper_bound(const int32_t* doc, int64_t n, int32_t v) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (doc[mid] <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// The mask of one call as kernels read it (plain pointers, so device code can hold it).
+struct MaskSpec {
+  const int32_t* doc = nullptr;
+  const int32_t* pos = nullptr;
+  const int32_t* span = nullptr;
+  int64_t T = 0;
+  bool causal = true;
+
+  // The ids of token i (defaults for absent arrays).
+  MIXT_HD TokenIds ids(int64_t i) const { return TokenIds{doc ? doc[i] : 0, pos ? pos[i] : int32_t(i), span ? span[i] : -1}; }
+  // Causal by token index with no spans: the visible keys of row i are [docStart(i), i].
+  MIXT_HD bool plain_causal() const { return causal && !pos && !span; }
+  // The keys [lo, hi) that queries [i0, i1) (non-empty) may see.
+  MIXT_HD void key_range(int64_t i0, int64_t i1, int64_t* lo, int64_t* hi) const {
+    *lo = doc ? doc_lower_bound(doc, T, doc[i0]) : 0;
+    *hi = doc ? doc_upper_bound(doc, T, doc[i1 - 1]) : T;
+    if (plain_causal() && i1 < *hi) *hi = i1;
+  }
+  // The queries [lo, hi) that may see keys [j0, j1) (non-empty).
+  MIXT_HD void query_range(int64_t j0, int64_t j1, int64_t* lo, int64_t* hi) const {
+    *lo = doc ? doc_lower_bound(doc, T, doc[j0]) : 0;
+    *hi = doc ? doc_upper_bound(doc, T, doc[j1 - 1]) : T;
+    if (plain_causal() && j0 > *lo) *lo = j0;
+  }
+};
+
+MaskSpec mask_spec(const AttentionArgs& a) {
+  MaskSpec m;
+  m.doc = a.doc_ids.ptr<int32_t>();
+  m.pos = a.positions.ptr<int32_t>();
+  m.span = a.span_ids.ptr<int32_t>();
+  m.T = a.tokens;
+  m.causal = a.causal;
+  return m;
+}
+
+// ---- kernels ----
+
+
+constexpr int kWarps = 4, kThreads = kWarps * 32, kBlockM = kWarps * 16;
+constexpr unsigned kFull = 0xffffffffu;
+
+// Shared-memory element: raw bf16 bits for the tensor-core path, float for the SIMT path.
+template <typename T>
+struct SmemOf;
+template <>
+struct SmemOf<float> {
+  using type = float;
+};
+template <>
+struct SmemOf<bf16> {
+  using type = uint16_t;
+};
+
+template <typename T, int D>
+struct Cfg {
+  using SE = typename SmemOf<T>::type;
+  // Rows padded by 16 bytes: ldmatrix's eight 16-byte rows and the SIMT reads of eight rows land
+  // in distinct banks.
+  static constexpr int kStride = D + 16 / int(sizeof(SE));
+  // Key (forward, dq) or query (dkdv) tile: as wide as registers and shared memory allow.
+  static constexpr int kFwdN = (D == 128 && sizeof(T) == 4) ? 32 : 64;
+  static constexpr int kBwdN = sizeof(T) == 4 ? (D == 128 ? 16 : 32) : (D == 128 ? 32 : 64);
+};
+
+struct Params {
+  const void *q, *k, *v, *o, *dout;
+  void *out, *dq, *dk, *dv;
+  float* lse;           // forward output [Hq, T]
+  const float* lse_in;  // backward input [Hq, T]
+  float* delta;         // backward scratch [Hq, T]
+  MaskSpec mask;
+  int Hq, Hkv;
+  float scale;
+  bool vec16;  // every [T, H, D] pointer is 16-byte aligned: tiles load in 16-byte vectors
+};
+
+__device__ __forceinline__ uint16_t raw_of(const bf16& x) { return x.bits; }
+__device__ __forceinline__ float raw_of(const float& x) { return x; }
+
+// dst[r][:] = rows row0 + r of head h of a [T, H, D] tensor, zeros past T.
+template <typename T, int D>
+__device__ void load_tile(typename Cfg<T, D>::SE* dst, const T* src, int64_t row0, int rows, int64_t T_, int H, int h,
+                          bool vec16) {
+  using SE = typename Cfg<T, D>::SE;
+  constexpr int S = Cfg<T, D>::kStride;
+  if (vec16) {
+    constexpr int kPer = 16 / int(sizeof(T)), kChunks = D / kPer;
+    for (int c = threadIdx.x; c < rows * kChunks; c += kThreads) {
+      const int r = c / kChunks, x = (c % kChunks) * kPer;
+      const int64_t t = row0 + r;
+      uint4 val = make_uint4(0, 0, 0, 0);
+      if (t < T_) val = *reinterpret_cast<const uint4*>(src + (t * H + h) * D + x);
+      *reinterpret_cast<uint4*>(dst + r * S + x) = val;
+    }
+  } else {
+    for (int c = threadIdx.x; c < rows * D; c += kThreads) {
+      const int r = c / D, x = c % D;
+      const int64_t t = row0 + r;
+      dst[r * S + x] = t < T_ ? raw_of(src[(t * H + h) * D + x]) : SE(0);
+    }
+  }
+}
+
+__device__ void load_ids(const MaskSpec& m, int64_t t0, int n, TokenIds* dst) {
+  for (int c = threadIdx.x; c < n; c += kThreads) {
+    const int64_t t = t0 + c;
+    dst[c] = t < m.T ? m.ids(t) : TokenIds{0, 0, -1};  // past T: masked by the column check
+  }
+}
+
+// Summary of tokens [t0, t0 + n) that exist; every lane of every warp gets the same result.
+__device__ IdSummary warp_summary(const MaskSpec& m, int64_t t0, int n) {
+  IdSummary s = summary_empty();
+  for (int c = threadIdx.x & 31; c < n; c += 32)
+    if (t0 + c < m.T) summary_add(s, m.ids(t0 + c));
+#pragma unroll
+  for (int off = 16; off; off >>= 1) {
+    s.doc_min = min(s.doc_min, __shfl_xor_sync(kFull, s.doc_min, off));
+    s.doc_max = max(s.doc_max, __shfl_xor_sync(kFull, s.doc_max, off));
+    s.pos_min = min(s.pos_min, __shfl_xor_sync(kFull, s.pos_min, off));
+    s.pos_max = max(s.pos_max, __shfl_xor_sync(kFull, s.pos_max, off));
+    s.span_min = min(s.span_min, __shfl_xor_sync(kFull, s.span_min, off));
+    s.span_max = max(s.span_max, __shfl_xor_sync(kFull, s.span_max, off));
+  }
+  return s;
+}
+
+// Accumulators of a 16 x N warp tile use the mma C layout: c[n][r] is row (lane / 4) + 8 * (r / 2),
+// column 8 * n + 2 * (lane % 4) + r % 2.
+__device__ __forceinline__ int frag_row(int r) { return ((threadIdx.x & 31) >> 2) + 8 * (r >> 1); }
+__device__ __forceinline__ int frag_col(int n, int r) { return n * 8 + 2 * (threadIdx.x & 3) + (r & 1); }
+
+// ---- tensor-core warp products (bf16 operands, fp32 accumulation) ----
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p))
+               : "memory");
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p))
+               : "memory");
+}
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// Two floats as a bf16 pair, lo in the low half (round to nearest even).
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+
+template <typename SE>
+struct WarpMM;
+
+template <>
+struct WarpMM<uint16_t> {
+  // c[16 x N] += A[16 x K] . B^T; A: shared rows (16 of them, stride S), B: shared [N rows][K].
+  template <int N, int K, int S>
+  static __device__ __forceinline__ void nt(float (&c)[N / 8][4], const uint16_t* a, const uint16_t* b) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kk = 0; kk < K / 16; kk++) {
+      uint32_t af[4];
+      // matrices: rows 0-7 / 8-15 at k 0-7, then rows 0-7 / 8-15 at k 8-15 (the A register order)
+      ldsm_x4(af, a + (lane % 16) * S + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int np = 0; np < N / 16; np++) {
+        uint32_t bf[4];
+        // matrices: n 0-7 at k 0-7, n 0-7 at k 8-15, n 8-15 at k 0-7, n 8-15 at k 8-15
+        ldsm_x4(bf, b + (np * 16 + (lane / 16) * 8 + lane % 8) * S + kk * 16 + ((lane / 8) % 2) * 8);
+        mma_bf16(c[2 * np], af, bf[0], bf[1]);
+        mma_bf16(c[2 * np + 1], af, bf[2], bf[3]);
+      }
+    }
+  }
+  // c[16 x N] += A . B; A: 16 x K accumulators in registers (rounded to bf16), B: shared [K rows][N].
+  template <int N, int K, int S>
+  static __device__ __forceinline__ void nn(float (&c)[N / 8][4], const float (&a)[K / 8][4], const uint16_t* b) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kk = 0; kk < K / 16; kk++) {
+      // The C layout of two adjacent 8-column tiles is the A layout of one 16-wide k step.
+      const uint32_t af[4] = {pack_bf16(a[2 * kk][0], a[2 * kk][1]), pack_bf16(a[2 * kk][2], a[2 * kk][3]),
+                              pack_bf16(a[2 * kk + 1][0], a[2 * kk + 1][1]), pack_bf16(a[2 * kk + 1][2], a[2 * kk + 1][3])};
+#pragma unroll
+      for (int np = 0; np < N / 16; np++) {
+        uint32_t bf[4];
+        // transposed matrices: k 0-7 at n 0-7, k 8-15 at n 0-7, k 0-7 at n 8-15, k 8-15 at n 8-15
+        ldsm_x4_trans(bf, b + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * S + np * 16 + (lane / 16) * 8);
+        mma_bf16(c[2 * np], af, bf[0], bf[1]);
+        mma_bf16(c[2 * np + 1], af, bf[2], bf[3]);
+      }
+    }
+  }
+};
+
+// ---- exact fp32 SIMT warp products in the same fragment layout ----
+
+template <>
+struct WarpMM<float> {
+  template <int N, int K, int S>
+  static __device__ __forceinline__ void nt(float (&c)[N / 8][4], const float* a, const float* b) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll 4
+    for (int k = 0; k < K; k++) {
+      const float a0 = a[g * S + k], a1 = a[(g + 8) * S + k];
+#pragma unroll
+      for (int n = 0; n < N / 8; n++) {
+        const float b0 = b[(n * 8 + 2 * t) * S + k], b1 = b[(n * 8 + 2 * t + 1) * S + k];
+        c[n][0] = fmaf(a0, b0, c[n][0]);
+        c[n][1] = fmaf(a0, b1, c[n][1]);
+        c[n][2] = fmaf(a1, b0, c[n][2]);
+        c[n][3] = fmaf(a1, b1, c[n][3]);
+      }
+    }
+  }
+  template <int N, int K, int S>
+  static __device__ __forceinline__ void nn(float (&c)[N / 8][4], const float (&a)[K / 8][4], const float* b) {
+    const int lane = threadIdx.x & 31, t = lane & 3;
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      // A[row][k] lives in the lane of this row's quad that holds column k.
+      const int src = (lane & ~3) | ((k & 7) >> 1);
+      const float a0 = __shfl_sync(kFull, a[k / 8][k & 1], src);
+      const float a1 = __shfl_sync(kFull, a[k / 8][2 + (k & 1)], src);
+#pragma unroll
+      for (int n = 0; n < N / 8; n++) {
+        const float2 bv = *reinterpret_cast<const float2*>(b + k * S + n * 8 + 2 * t);
+        c[n][0] = fmaf(a0, bv.x, c[n][0]);
+        c[n][1] = fmaf(a0, bv.y, c[n][1]);
+        c[n][2] = fmaf(a1, bv.x, c[n][2]);
+        c[n][3] = fmaf(a1, bv.y, c[n][3]);
+      }
+    }
+  }
+};
+
+// Stores rows of a 16 x D warp tile (times `mul`) into head h of a [T, H, D] tensor, rows past T
+// skipped.
+template <typename T, int D>
+__device__ void store_rows(T* dst, const float (&c)[D / 8][4], int64_t row0, int64_t T_, int H, int h, float mul) {
+#pragma unroll
+  for (int r = 0; r < 4; r++) {
+    const int64_t t = row0 + frag_row(r);
+    if (t >= T_) continue;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) Elem<T>::store(dst, (t * H + h) * D + frag_col(n, r), c[n][r] * mul);
+  }
+}
+
+// ---- forward ----
+
+template <typename T, int D, int BN>
+__global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
+  using SE = typename Cfg<T, D>::SE;
+  constexpr int S = Cfg<T, D>::kStride;
+  extern __shared__ __align__(16) unsigned char smem[];
+  SE* sQ = reinterpret_cast<SE*>(smem);
+  SE* sK = sQ + kBlockM * S;
+  SE* sV = sK + BN * S;
+  TokenIds* sIds = reinterpret_cast<TokenIds*>(sV + BN * S);
+
+  const MaskSpec& m = p.mask;
+  const int h = blockIdx.y, g = h / (p.Hq / p.Hkv), warp = threadIdx.x >> 5;
+  const int64_t q0 = int64_t(blockIdx.x) * kBlockM, qn = min(int64_t(kBlockM), m.T - q0);
+  const int64_t wrow = q0 + warp * 16;
+
+  load_tile<T, D>(sQ, static_cast<const T*>(p.q), q0, kBlockM, m.T, p.Hq, h, p.vec16);
+  TokenIds rid[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    const int64_t t = wrow + frag_row(2 * rr);
+    rid[rr] = t < m.T ? m.ids(t) : TokenIds{0, 0, -1};  // never stored
+  }
+  const IdSummary qs = warp_summary(m, q0, kBlockM);
+  int64_t kbeg, kend;
+  m.key_range(q0, q0 + qn, &kbeg, &kend);
+
+  float o[D / 8][4] = {};
+  float mx[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  for (int64_t k0 = kbeg; k0 < kend; k0 += BN) {
+    const IdSummary ks = warp_summary(m, k0, BN);
+    if (!tile_any_visible(m.causal, qs, ks)) continue;  // the same decision in every warp
+    const bool all = k0 + BN <= m.T && tile_all_visible(m.causal, qs, ks);
+    __syncthreads();  // the previous tile's readers are done
+    load_tile<T, D>(sK, static_cast<const T*>(p.k), k0, BN, m.T, p.Hkv, g, p.vec16);
+    load_tile<T, D>(sV, static_cast<const T*>(p.v), k0, BN, m.T, p.Hkv, g, p.vec16);
+    load_ids(m, k0, BN, sIds);
+    __syncthreads();
+
+    float s[BN / 8][4] = {};
+    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, sK);
+#pragma unroll
+    for (int n = 0; n < BN / 8; n++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) {
+        const int c = frag_col(n, r);
+        const bool vis = all || (k0 + c < m.T && attn_visible(m.causal, rid[r >> 1], sIds[c]));
+        s[n][r] = vis ? s[n][r] * p.scale : -INFINITY;
+      }
+#pragma unroll
+    for (int rr = 0; rr < 2; rr++) {
+      float bm = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < BN / 8; n++) bm = fmaxf(bm, fmaxf(s[n][2 * rr], s[n][2 * rr + 1]));
+      bm = fmaxf(bm, __shfl_xor_sync(kFull, bm, 1));
+      bm = fmaxf(bm, __shfl_xor_sync(kFull, bm, 2));
+      const float mnew = fmaxf(mx[rr], bm);
+      const float base = mnew == -INFINITY ? 0.f : mnew;  // a row that has seen nothing stays at 0
+      const float alpha = expf(mx[rr] - base);
+      float sum = 0.f;
+#pragma unroll
+      for (int n = 0; n < BN / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const float pv = expf(s[n][2 * rr + e] - base);
+          s[n][2 * rr + e] = pv;
+          sum += pv;
+        }
+      l[rr] = l[rr] * alpha + sum;
+      mx[rr] = mnew;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        o[n][2 * rr] *= alpha;
+        o[n][2 * rr + 1] *= alpha;
+      }
+    }
+    WarpMM<SE>::template nn<D, BN, S>(o, s, sV);
+  }
+
+  float inv[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    float sum = l[rr];
+    sum += __shfl_xor_sync(kFull, sum, 1);
+    sum += __shfl_xor_sync(kFull, sum, 2);
+    inv[rr] = sum > 0.f ? 1.f / sum : 0.f;
+    const int64_t t = wrow + frag_row(2 * rr);
+    if (t < m.T && (threadIdx.x & 3) == 0) p.lse[int64_t(h) * m.T + t] = sum > 0.f ? mx[rr] + logf(sum) : -INFINITY;
+  }
+#pragma unroll
+  for (int n = 0; n < D / 8; n++)
+#pragma unroll
+    for (int r = 0; r < 4; r++) o[n][r] *= inv[r >> 1];
+  store_rows<T, D>(static_cast<T*>(p.out), o, wrow, m.T, p.Hq, h, 1.f);
+}
+
+// ---- backward ----
+
+// delta[h][t] = sum_d dOut[t, h, d] * out[t, h, d]; one warp per (token, head) row.
+
+template <typename T>
+__global__ void delta_kernel(const T* o, const T* dout, float* delta, int64_t T_, int Hq, int D) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * blockDim.x / 32;
+  for (int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; row < T_ * Hq; row += warps) {
+    float s = 0.f;
+    for (int d = lane; d < D; d += 32) s += Elem<T>::load(o, row * D + d) * Elem<T>::load(dout, row * D + d);
+#pragma unroll
+    for (int off = 16; off; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
+    if (lane == 0) delta[(row % Hq) * T_ + row / Hq] = s;
+  }
+}
+
+// lse of a row that saw nothing (-inf) becomes +inf, so exp(s - lse) is exactly 0 for it.
+__device__ __forceinline__ float lse_for_backward(float v) { return v == -INFINITY ? INFINITY : v; }
+
+template <typename T, int D, int BN>
+__global__ void __launch_bounds__(kThreads) dq_kernel(Params p) {
+  using SE = typename Cfg<T, D>::SE;
+  constexpr int S = Cfg<T, D>::kStride;
+  extern __shared__ __align__(16) unsigned char smem[];
+  SE* sQ = reinterpret_cast<SE*>(smem);
+  SE* sdO = sQ + kBlockM * S;
+  SE* sK = sdO + kBlockM * S;
+  SE* sV = sK + BN * S;
+  TokenIds* sIds = reinterpret_cast<TokenIds*>(sV + BN * S);
+
+  const MaskSpec& m = p.mask;
+  const int h = blockIdx.y, g = h / (p.Hq / p.Hkv), warp = threadIdx.x >> 5;
+  const int64_t q0 = int64_t(blockIdx.x) * kBlockM, qn = min(int64_t(kBlockM), m.T - q0);
+  const int64_t wrow = q0 + warp * 16;
+
+  load_tile<T, D>(sQ, static_cast<const T*>(p.q), q0, kBlockM, m.T, p.Hq, h, p.vec16);
+  load_tile<T, D>(sdO, static_cast<const T*>(p.dout), q0, kBlockM, m.T, p.Hq, h, p.vec16);
+  TokenIds rid[2];
+  float lse[2], delta[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    const int64_t t = wrow + frag_row(2 * rr);
+    const bool ok = t < m.T;
+    rid[rr] = ok ? m.ids(t) : TokenIds{0, 0, -1};
+    lse[rr] = ok ? lse_for_backward(p.lse_in[int64_t(h) * m.T + t]) : INFINITY;
+    delta[rr] = ok ? p.delta[int64_t(h) * m.T + t] : 0.f;
+  }
+  const IdSummary qs = warp_summary(m, q0, kBlockM);
+  int64_t kbeg, kend;
+  m.key_range(q0, q0 + qn, &kbeg, &kend);
+
+  float dq[D / 8][4] = {};
+  for (int64_t k0 = kbeg; k0 < kend; k0 += BN) {
+    const IdSummary ks = warp_summary(m, k0, BN);
+    if (!tile_any_visible(m.causal, qs, ks)) continue;
+    const bool all = k0 + BN <= m.T && tile_all_visible(m.causal, qs, ks);
+    __syncthreads();
+    load_tile<T, D>(sK, static_cast<const T*>(p.k), k0, BN, m.T, p.Hkv, g, p.vec16);
+    load_tile<T, D>(sV, static_cast<const T*>(p.v), k0, BN, m.T, p.Hkv, g, p.vec16);
+    load_ids(m, k0, BN, sIds);
+    __syncthreads();
+
+    float s[BN / 8][4] = {}, dp[BN / 8][4] = {};
+    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, sK);
+    WarpMM<SE>::template nt<BN, D, S>(dp, sdO + warp * 16 * S, sV);
+#pragma unroll
+    for (int n = 0; n < BN / 8; n++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) {
+        const int c = frag_col(n, r);
+        const bool vis = all || (k0 + c < m.T && attn_visible(m.causal, rid[r >> 1], sIds[c]));
+        const float pv = vis ? expf(s[n][r] * p.scale - lse[r >> 1]) : 0.f;
+        s[n][r] = pv * (dp[n][r] - delta[r >> 1]);  // dS
+      }
+    WarpMM<SE>::template nn<D, BN, S>(dq, s, sK);
+  }
+  store_rows<T, D>(static_cast<T*>(p.dq), dq, wrow, m.T, p.Hq, h, p.scale);
+}
+
+template <typename T, int D, int BN>
+__global__ void __launch_bounds__(kThreads) dkdv_kernel(Params p) {
+  using SE = typename Cfg<T, D>::SE;
+  constexpr int S = Cfg<T, D>::kStride;
+  extern __shared__ __align__(16) unsigned char smem[];
+  SE* sK = reinterpret_cast<SE*>(smem);
+  SE* sV = sK + kBlockM * S;
+  SE* sQ = sV + kBlockM * S;
+  SE* sdO = sQ + BN * S;
+  TokenIds* sIds = reinterpret_cast<TokenIds*>(sdO + BN * S);
+  float* sLse = reinterpret_cast<float*>(sIds + BN);
+  float* sDelta = sLse + BN;
+
+  const MaskSpec& m = p.mask;
+  const int g = blockIdx.y, group = p.Hq / p.Hkv, warp = threadIdx.x >> 5;
+  const int64_t k0 = int64_t(blockIdx.x) * kBlockM, kn = min(int64_t(kBlockM), m.T - k0);
+  const int64_t wrow = k0 + warp * 16;
+
+  load_tile<T, D>(sK, static_cast<const T*>(p.k), k0, kBlockM, m.T, p.Hkv, g, p.vec16);
+  load_tile<T, D>(sV, static_cast<const T*>(p.v), k0, kBlockM, m.T, p.Hkv, g, p.vec16);
+  TokenIds kid[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    const int64_t t = wrow + frag_row(2 * rr);
+    kid[rr] = t < m.T ? m.ids(t) : TokenIds{0, 0, -1};  // never stored
+  }
+  const IdSummary ks = warp_summary(m, k0, kBlockM);
+  int64_t qbeg, qend;
+  m.query_range(k0, k0 + kn, &qbeg, &qend);
+
+  float dk[D / 8][4] = {}, dv[D / 8][4] = {};
+  for (int h = g * group; h < (g + 1) * group; h++) {
+    for (int64_t q0 = qbeg; q0 < qend; q0 += BN) {
+      const IdSummary qs = warp_summary(m, q0, BN);
+      if (!tile_any_visible(m.causal, qs, ks)) continue;
+      const bool all = q0 + BN <= m.T && tile_all_visible(m.causal, qs, ks);
+      __syncthreads();
+      load_tile<T, D>(sQ, static_cast<const T*>(p.q), q0, BN, m.T, p.Hq, h, p.vec16);
+      load_tile<T, D>(sdO, static_cast<const T*>(p.dout), q0, BN, m.T, p.Hq, h, p.vec16);
+      load_ids(m, q0, BN, sIds);
+      for (int c = threadIdx.x; c < BN; c += kThreads) {
+        const int64_t t = q0 + c;
+        sLse[c] = t < m.T ? lse_for_backward(p.lse_in[int64_t(h) * m.T + t]) : INFINITY;
+        sDelta[c] = t < m.T ? p.delta[int64_t(h) * m.T + t] : 0.f;
+      }
+      __syncthreads();
+
+      // Transposed scores: rows are this warp's keys, columns the tile's queries.
+      float st[BN / 8][4] = {}, dpt[BN / 8][4] = {};
+      WarpMM<SE>::template nt<BN, D, S>(st, sK + warp * 16 * S, sQ);
+      WarpMM<SE>::template nt<BN, D, S>(dpt, sV + warp * 16 * S, sdO);
+#pragma unroll
+      for (int n = 0; n < BN / 8; n++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+          const int c = frag_col(n, r);
+          const bool vis = all || (q0 + c < m.T && attn_visible(m.causal, sIds[c], kid[r >> 1]));
+          const float pv = vis ? expf(st[n][r] * p.scale - sLse[c]) : 0.f;
+          st[n][r] = pv;
+          dpt[n][r] = pv * (dpt[n][r] - sDelta[c]);  // dS^T
+        }
+      WarpMM<SE>::template nn<D, BN, S>(dv, st, sdO);
+      WarpMM<SE>::template nn<D, BN, S>(dk, dpt, sQ);
+    }
+  }
+  store_rows<T, D>(static_cast<T*>(p.dk), dk, wrow, m.T, p.Hkv, g, p.scale);
+  store_rows<T, D>(static_cast<T*>(p.dv), dv, wrow, m.T, p.Hkv, g, 1.f);
+}
+
+// Unsorted document ids would make the document ranges wrong: report them as bad data.
+__global__ void doc_order_kernel(const int32_t* doc, int64_t T_, int* flag, int tag) {
+  MIXT_GRID_STRIDE(i, T_ - 1) {
+    if (doc[i + 1] < doc[i]) {
+      report_fault(flag, tag, kFaultBadOffsets);
+      return;
+    }
+  }
+}
+
+// ---- host side ----
+
+template <typename T, int D>
+constexpr size_t tile_bytes(int rows) {
+  return size_t(rows) * Cfg<T, D>::kStride * sizeof(typename Cfg<T, D>::SE);
+}
+
+template <typename K>
+void launch(K kernel, dim3 grid, size_t smem, cudaStream_t stream, const Params& p) {
+  if (smem > 48 * 1024) {
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+    if (e != cudaSuccess) throw Error("ERR_CUDA", std::string("attention: shared memory: ") + cudaGetErrorString(e));
+  }
+  kernel<<<grid, kThreads, smem, stream>>>(p);
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+Params make_params(const Stream& s, const AttentionArgs& a) {
+  Params p{};
+  p.q = a.q.data;
+  p.k = a.k.data;
+  p.v = a.v.data;
+  p.mask = mask_spec(a);
+  p.Hq = int(a.hq);
+  p.Hkv = int(a.hkv);
+  p.scale = float(a.scale);
+  if (p.mask.doc && p.mask.T > 1)
+    doc_order_kernel<<<grid_for(p.mask.T - 1), 256, 0, stream_of(s)>>>(p.mask.doc, p.mask.T, s.error_flag, s.op_tag);
+  return p;
+}
+
+// The shapes these kernels take: f32 or bf16, head dim 64 or 128, heads within a grid dimension.
+bool takes(const AttentionArgs& a) {
+  return (a.q.dtype == DType::F32 || a.q.dtype == DType::BF16) && (a.dim == 64 || a.dim == 128) && a.hq <= 65535 && a.tokens > 0 &&
+         a.tokens <= INT32_MAX;
+}
+
+template <typename F>
+void dispatch(const AttentionArgs& a, F&& f) {
+  dispatch_gpu_float(a.q.dtype, "attention", [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    if (a.dim == 64) f(static_cast<T*>(nullptr), std::integral_constant<int, 64>{});
+    else f(static_cast<T*>(nullptr), std::integral_constant<int, 128>{});
+  });
+}
+
+}  // namespace
+
+bool attention_enabled(int device) {
+  static int on = -1;
+  if (on < 0) {
+    const char* e = std::getenv("MIXT_MMA_ATTENTION");
+    on = e && e[0] == '1' ? 1 : 0;
+  }
+  if (!on) return false;
+  int major = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  return major >= 8;
+}
+
+bool try_attention_forward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
+  if (!takes(a)) return false;
+  Params p = make_params(s, a);
+  p.out = out.data;
+  p.lse = lse.ptr<float>();
+  p.vec16 = aligned16(p.q) && aligned16(p.k) && aligned16(p.v);
+  const dim3 grid(unsigned((a.tokens + kBlockM - 1) / kBlockM), unsigned(p.Hq));
+  dispatch(a, [&](auto* tag, auto dim) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    constexpr int D = decltype(dim)::value, BN = Cfg<T, D>::kFwdN;
+    const size_t smem = tile_bytes<T, D>(kBlockM + 2 * BN) + BN * sizeof(TokenIds);
+    launch(forward_kernel<T, D, BN>, grid, smem, stream_of(s), p);
+  });
+  return true;
+}
+
+bool try_attention_backward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& dout, const TensorView& lse,
+                            const TensorView& dq, const TensorView& dk, const TensorView& dv) {
+  if (!takes(a)) return false;
+  cudaStream_t st = stream_of(s);
+  float* delta = nullptr;
+  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&delta), size_t(a.tokens * a.hq) * sizeof(float), st);
+  if (e != cudaSuccess) throw Error(e == cudaErrorMemoryAllocation ? "ERR_CUDA_OOM" : "ERR_CUDA", "attention backward: workspace");
+  Params p = make_params(s, a);
+  p.o = out.data;
+  p.dout = dout.data;
+  p.lse_in = lse.ptr<float>();
+  p.delta = delta;
+  p.dq = dq.data;
+  p.dk = dk.data;
+  p.dv = dv.data;
+  p.vec16 = aligned16(p.q) && aligned16(p.k) && aligned16(p.v) && aligned16(p.dout);
+  const unsigned blocks = unsigned((a.tokens + kBlockM - 1) / kBlockM);
+  dispatch(a, [&](auto* tag, auto dim) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    constexpr int D = decltype(dim)::value, BN = Cfg<T, D>::kBwdN;
+    delta_kernel<T><<<grid_for(a.tokens * p.Hq * 32), 256, 0, st>>>(static_cast<const T*>(p.o), static_cast<const T*>(p.dout), p.delta, a.tokens,
+                                                                     p.Hq, D);
+    const size_t dq_smem = tile_bytes<T, D>(2 * kBlockM + 2 * BN) + BN * sizeof(TokenIds);
+    launch(dq_kernel<T, D, BN>, dim3(blocks, unsigned(p.Hq)), dq_smem, st, p);
+    const size_t dkdv_smem = tile_bytes<T, D>(2 * kBlockM + 2 * BN) + BN * (sizeof(TokenIds) + 2 * sizeof(float));
+    launch(dkdv_kernel<T, D, BN>, dim3(blocks, unsigned(p.Hkv)), dkdv_smem, st, p);
+  });
+  cudaFreeAsync(delta, st);
+  return true;
+}
+
+}  // namespace mixt::cuda::mma
