@@ -9,23 +9,38 @@ describe('ordered streams', () => {
     const n = 1024;
     const a = mixt.tensor(randn(n * n, 1), [n, n]); // f64: ~2 GFLOP per product
     const b = mixt.tensor(randn(n * n, 2), [n, n]);
-    const h = monitorEventLoopDelay({ resolution: 5 });
-    h.enable();
-    const t0 = performance.now();
-    const c = mixt.matmul(a, b);
-    const d = mixt.matmul(c, b);
-    const enqueueMs = performance.now() - t0;
-    // Keep the loop busy with timers while the products run on the native worker.
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 2);
-    await d.toArray();
-    clearInterval(timer);
-    h.disable();
-    const totalMs = performance.now() - t0;
-    expect(enqueueMs).toBeLessThan(50);
-    expect(totalMs).toBeGreaterThan(enqueueMs);
-    expect(ticks).toBeGreaterThan(0);
-    expect(h.max / 1e6).toBeLessThan(50);
+    // One measured run: two products enqueued, the loop kept busy with timers while they run on the
+    // native worker, then the read awaited.
+    const attempt = async () => {
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      h.enable();
+      const t0 = performance.now();
+      const c = mixt.matmul(a, b);
+      const d = mixt.matmul(c, b);
+      const enqueueMs = performance.now() - t0;
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 2);
+      await d.toArray();
+      clearInterval(timer);
+      h.disable();
+      c.dispose();
+      d.dispose();
+      return { enqueueMs, totalMs: performance.now() - t0, ticks, maxDelayMs: h.max / 1e6 };
+    };
+    // A blocking op blocks every run; a garbage-collection pause of this long-lived test process
+    // (the whole suite runs in it) can spoil one: the best of three runs is what is judged.
+    const runs = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await attempt();
+      runs.push(r);
+      expect(r.enqueueMs).toBeLessThan(50);
+      expect(r.totalMs).toBeGreaterThan(r.enqueueMs);
+      expect(r.ticks).toBeGreaterThan(0);
+      if (r.maxDelayMs < 50) break;
+    }
+    expect(Math.min(...runs.map((r) => r.maxDelayMs))).toBeLessThan(50);
+    a.dispose();
+    b.dispose();
   });
 
   test('results come back in stream order', async () => {

@@ -287,9 +287,7 @@ template <typename T, int DPT>
 void run_backward(const Stream& s, const AttentionArgs& a, const Ids& ids, const TensorView& out, const TensorView& dout, const TensorView& lse,
                   const TensorView& dq, const TensorView& dk, const TensorView& dv) {
   cudaStream_t st = stream_of(s);
-  float* delta = nullptr;
-  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&delta), size_t(a.tokens * a.hq) * sizeof(float), st);
-  if (e != cudaSuccess) throw Error(e == cudaErrorMemoryAllocation ? "ERR_CUDA_OOM" : "ERR_CUDA", "attention backward: workspace");
+  float* delta = stream_workspace<float>(size_t(a.tokens * a.hq), st, "attention backward");
   const T *q = static_cast<const T*>(a.q.data), *k = static_cast<const T*>(a.k.data), *v = static_cast<const T*>(a.v.data);
   delta_kernel<T><<<grid_for(a.tokens * a.hq * 32), 256, 0, st>>>(static_cast<const T*>(out.data), static_cast<const T*>(dout.data), a.tokens,
                                                                     int(a.hq), int(a.dim), delta);

@@ -3,6 +3,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "../kernels/runtime.h"
@@ -33,6 +34,33 @@ void dispatch_gpu_float(DType d, const char* op, F&& f) {
 // Records the first data fault the device finds; the host reports it at the next fence.
 __device__ __forceinline__ void report_fault(int* flag, int op_tag, int fault) {
   if (flag && atomicCAS(flag, 0, op_tag) == 0) flag[1] = fault;
+}
+
+// An opt-in kernel's switch: the environment variable is set to 1.
+inline bool env_flag(const char* name) {
+  const char* e = std::getenv(name);
+  return e && e[0] == '1';
+}
+
+// Compute capability as major * 10 + minor (90: Hopper).
+inline int compute_capability(int device) {
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  return major * 10 + minor;
+}
+
+// A workspace of `count` T in stream order (free it with cudaFreeAsync on the same stream); running
+// out of device memory is ERR_CUDA_OOM.
+template <typename T>
+T* stream_workspace(size_t count, cudaStream_t stream, const char* what) {
+  void* p = nullptr;
+  const cudaError_t e = cudaMallocAsync(&p, count * sizeof(T), stream);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    throw Error(e == cudaErrorMemoryAllocation ? "ERR_CUDA_OOM" : "ERR_CUDA", std::string(what) + ": workspace: " + cudaGetErrorString(e));
+  }
+  return static_cast<T*>(p);
 }
 
 #define MIXT_GRID_STRIDE(i, n) \

@@ -337,16 +337,8 @@ bool launch(const AttentionArgs& a, const TensorView& out, const TensorView& lse
 }  // namespace
 
 bool attention_enabled(int device) {
-  static int on = -1;
-  if (on < 0) {
-    const char* e = std::getenv("MIXT_HOPPER_ATTENTION");
-    on = e && e[0] == '1' ? 1 : 0;
-  }
-  if (!on) return false;
-  int major = 0, minor = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-  return major == 9 && minor == 0;
+  static const bool on = env_flag("MIXT_HOPPER_ATTENTION");
+  return on && compute_capability(device) == 90;
 }
 
 bool try_attention_forward(const AttentionArgs& a, const TensorView& out, const TensorView& lse, cudaStream_t stream) {

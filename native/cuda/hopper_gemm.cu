@@ -239,16 +239,8 @@ bool encode(CUtensorMap* map, const void* base, int64_t rows, int64_t k) {
 }  // namespace
 
 bool enabled(int device) {
-  static int on = -1;
-  if (on < 0) {
-    const char* e = std::getenv("MIXT_HOPPER_GEMM");
-    on = e && e[0] == '1' ? 1 : 0;
-  }
-  if (!on) return false;
-  int major = 0, minor = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-  return major == 9 && minor == 0;
+  static const bool on = env_flag("MIXT_HOPPER_GEMM");
+  return on && compute_capability(device) == 90;
 }
 
 namespace {

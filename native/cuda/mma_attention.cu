@@ -365,6 +365,74 @@ __device__ void store_rows(T* dst, const float (&c)[D / 8][4], int64_t row0, int
   }
 }
 
+// The ids of this thread's two fragment rows (wrow + frag_row(0) and + frag_row(2)); rows past T
+// get placeholder ids and are never stored.
+__device__ __forceinline__ void fragment_row_ids(const MaskSpec& m, int64_t wrow, TokenIds (&ids)[2]) {
+#pragma unroll
+  for (int rr = 0; rr < 2; rr++) {
+    const int64_t t = wrow + frag_row(2 * rr);
+    ids[rr] = t < m.T ? m.ids(t) : TokenIds{0, 0, -1};
+  }
+}
+
+// Walks the tiles [beg, end) of the other side in steps of BN (key tiles for a block of queries,
+// query tiles for a block of keys): a tile no pair of which can be visible is skipped before it is
+// loaded (the same decision in every warp); the rest are staged by `stage(t0)` and their ids into
+// sIds between barriers, then `body(t0, all)` runs, all meaning every pair is visible (no
+// per-element mask). `own` summarises the CTA's rows.
+template <bool kOwnRowsAreQueries, int BN, typename Stage, typename Body>
+__device__ __forceinline__ void for_each_visible_tile(const MaskSpec& m, const IdSummary& own, int64_t beg, int64_t end, TokenIds* sIds,
+                                                      Stage&& stage, Body&& body) {
+  for (int64_t t0 = beg; t0 < end; t0 += BN) {
+    const IdSummary other = warp_summary(m, t0, BN);
+    const IdSummary& qs = kOwnRowsAreQueries ? own : other;
+    const IdSummary& ks = kOwnRowsAreQueries ? other : own;
+    if (!tile_any_visible(m.causal, qs, ks)) continue;
+    const bool all = t0 + BN <= m.T && tile_all_visible(m.causal, qs, ks);
+    __syncthreads();  // the previous tile's readers are done
+    stage(t0);
+    load_ids(m, t0, BN, sIds);
+    __syncthreads();
+    body(t0, all);
+  }
+}
+
+// Whether the pair of fragment element (query q, key k) is visible; `token` is the tile column's
+// token index (past T: masked).
+__device__ __forceinline__ bool element_visible(const MaskSpec& m, bool all, int64_t token, const TokenIds& q, const TokenIds& k) {
+  return all || (token < m.T && attn_visible(m.causal, q, k));
+}
+
+// The CTA's block of kBlockM query rows of head h (kv head g): its warp's first row, the ids of the
+// thread's fragment rows, the block's summary and the keys it may see.
+struct QueryBlock {
+  int h, g, warp;
+  int64_t q0, wrow, kbeg, kend;
+  TokenIds rid[2];
+  IdSummary qs;
+};
+
+__device__ __forceinline__ QueryBlock query_block(const Params& p) {
+  const MaskSpec& m = p.mask;
+  QueryBlock b;
+  b.h = blockIdx.y;
+  b.g = b.h / (p.Hq / p.Hkv);
+  b.warp = threadIdx.x >> 5;
+  b.q0 = int64_t(blockIdx.x) * kBlockM;
+  b.wrow = b.q0 + b.warp * 16;
+  fragment_row_ids(m, b.wrow, b.rid);
+  b.qs = warp_summary(m, b.q0, kBlockM);
+  m.key_range(b.q0, min(b.q0 + kBlockM, m.T), &b.kbeg, &b.kend);
+  return b;
+}
+
+// Stages key tile k0 of kv head g: K and V rows.
+template <typename T, int D, int BN>
+__device__ __forceinline__ void stage_kv(const Params& p, typename Cfg<T, D>::SE* sK, typename Cfg<T, D>::SE* sV, int64_t k0, int g) {
+  load_tile<T, D>(sK, static_cast<const T*>(p.k), k0, BN, p.mask.T, p.Hkv, g, p.vec16);
+  load_tile<T, D>(sV, static_cast<const T*>(p.v), k0, BN, p.mask.T, p.Hkv, g, p.vec16);
+}
+
 // ---- forward ----
 
 template <typename T, int D, int BN>
@@ -378,33 +446,16 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
   TokenIds* sIds = reinterpret_cast<TokenIds*>(sV + BN * S);
 
   const MaskSpec& m = p.mask;
-  const int h = blockIdx.y, g = h / (p.Hq / p.Hkv), warp = threadIdx.x >> 5;
-  const int64_t q0 = int64_t(blockIdx.x) * kBlockM, qn = min(int64_t(kBlockM), m.T - q0);
-  const int64_t wrow = q0 + warp * 16;
-
-  load_tile<T, D>(sQ, static_cast<const T*>(p.q), q0, kBlockM, m.T, p.Hq, h, p.vec16);
-  TokenIds rid[2];
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    const int64_t t = wrow + frag_row(2 * rr);
-    rid[rr] = t < m.T ? m.ids(t) : TokenIds{0, 0, -1};  // never stored
-  }
-  const IdSummary qs = warp_summary(m, q0, kBlockM);
-  int64_t kbeg, kend;
-  m.key_range(q0, q0 + qn, &kbeg, &kend);
+  const QueryBlock b = query_block(p);
+  const int h = b.h, warp = b.warp;
+  const int64_t wrow = b.wrow;
+  const TokenIds* rid = b.rid;
+  load_tile<T, D>(sQ, static_cast<const T*>(p.q), b.q0, kBlockM, m.T, p.Hq, h, p.vec16);
 
   float o[D / 8][4] = {};
   float mx[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  for (int64_t k0 = kbeg; k0 < kend; k0 += BN) {
-    const IdSummary ks = warp_summary(m, k0, BN);
-    if (!tile_any_visible(m.causal, qs, ks)) continue;  // the same decision in every warp
-    const bool all = k0 + BN <= m.T && tile_all_visible(m.causal, qs, ks);
-    __syncthreads();  // the previous tile's readers are done
-    load_tile<T, D>(sK, static_cast<const T*>(p.k), k0, BN, m.T, p.Hkv, g, p.vec16);
-    load_tile<T, D>(sV, static_cast<const T*>(p.v), k0, BN, m.T, p.Hkv, g, p.vec16);
-    load_ids(m, k0, BN, sIds);
-    __syncthreads();
-
+  auto stage = [&](int64_t k0) { stage_kv<T, D, BN>(p, sK, sV, k0, b.g); };
+  for_each_visible_tile<true, BN>(m, b.qs, b.kbeg, b.kend, sIds, stage, [&](int64_t k0, bool all) {
     float s[BN / 8][4] = {};
     WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, sK);
 #pragma unroll
@@ -412,8 +463,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
 #pragma unroll
       for (int r = 0; r < 4; r++) {
         const int c = frag_col(n, r);
-        const bool vis = all || (k0 + c < m.T && attn_visible(m.causal, rid[r >> 1], sIds[c]));
-        s[n][r] = vis ? s[n][r] * p.scale : -INFINITY;
+        s[n][r] = element_visible(m, all, k0 + c, rid[r >> 1], sIds[c]) ? s[n][r] * p.scale : -INFINITY;
       }
 #pragma unroll
     for (int rr = 0; rr < 2; rr++) {
@@ -443,7 +493,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
       }
     }
     WarpMM<SE>::template nn<D, BN, S>(o, s, sV);
-  }
+  });
 
   float inv[2];
 #pragma unroll
@@ -494,37 +544,23 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(Params p) {
   TokenIds* sIds = reinterpret_cast<TokenIds*>(sV + BN * S);
 
   const MaskSpec& m = p.mask;
-  const int h = blockIdx.y, g = h / (p.Hq / p.Hkv), warp = threadIdx.x >> 5;
-  const int64_t q0 = int64_t(blockIdx.x) * kBlockM, qn = min(int64_t(kBlockM), m.T - q0);
-  const int64_t wrow = q0 + warp * 16;
-
-  load_tile<T, D>(sQ, static_cast<const T*>(p.q), q0, kBlockM, m.T, p.Hq, h, p.vec16);
-  load_tile<T, D>(sdO, static_cast<const T*>(p.dout), q0, kBlockM, m.T, p.Hq, h, p.vec16);
-  TokenIds rid[2];
+  const QueryBlock b = query_block(p);
+  const int h = b.h, warp = b.warp;
+  const int64_t wrow = b.wrow;
+  const TokenIds* rid = b.rid;
+  load_tile<T, D>(sQ, static_cast<const T*>(p.q), b.q0, kBlockM, m.T, p.Hq, h, p.vec16);
+  load_tile<T, D>(sdO, static_cast<const T*>(p.dout), b.q0, kBlockM, m.T, p.Hq, h, p.vec16);
   float lse[2], delta[2];
 #pragma unroll
   for (int rr = 0; rr < 2; rr++) {
     const int64_t t = wrow + frag_row(2 * rr);
     const bool ok = t < m.T;
-    rid[rr] = ok ? m.ids(t) : TokenIds{0, 0, -1};
     lse[rr] = ok ? lse_for_backward(p.lse_in[int64_t(h) * m.T + t]) : INFINITY;
     delta[rr] = ok ? p.delta[int64_t(h) * m.T + t] : 0.f;
   }
-  const IdSummary qs = warp_summary(m, q0, kBlockM);
-  int64_t kbeg, kend;
-  m.key_range(q0, q0 + qn, &kbeg, &kend);
-
   float dq[D / 8][4] = {};
-  for (int64_t k0 = kbeg; k0 < kend; k0 += BN) {
-    const IdSummary ks = warp_summary(m, k0, BN);
-    if (!tile_any_visible(m.causal, qs, ks)) continue;
-    const bool all = k0 + BN <= m.T && tile_all_visible(m.causal, qs, ks);
-    __syncthreads();
-    load_tile<T, D>(sK, static_cast<const T*>(p.k), k0, BN, m.T, p.Hkv, g, p.vec16);
-    load_tile<T, D>(sV, static_cast<const T*>(p.v), k0, BN, m.T, p.Hkv, g, p.vec16);
-    load_ids(m, k0, BN, sIds);
-    __syncthreads();
-
+  auto stage = [&](int64_t k0) { stage_kv<T, D, BN>(p, sK, sV, k0, b.g); };
+  for_each_visible_tile<true, BN>(m, b.qs, b.kbeg, b.kend, sIds, stage, [&](int64_t k0, bool all) {
     float s[BN / 8][4] = {}, dp[BN / 8][4] = {};
     WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, sK);
     WarpMM<SE>::template nt<BN, D, S>(dp, sdO + warp * 16 * S, sV);
@@ -533,12 +569,11 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(Params p) {
 #pragma unroll
       for (int r = 0; r < 4; r++) {
         const int c = frag_col(n, r);
-        const bool vis = all || (k0 + c < m.T && attn_visible(m.causal, rid[r >> 1], sIds[c]));
-        const float pv = vis ? expf(s[n][r] * p.scale - lse[r >> 1]) : 0.f;
+        const float pv = element_visible(m, all, k0 + c, rid[r >> 1], sIds[c]) ? expf(s[n][r] * p.scale - lse[r >> 1]) : 0.f;
         s[n][r] = pv * (dp[n][r] - delta[r >> 1]);  // dS
       }
     WarpMM<SE>::template nn<D, BN, S>(dq, s, sK);
-  }
+  });
   store_rows<T, D>(static_cast<T*>(p.dq), dq, wrow, m.T, p.Hq, h, p.scale);
 }
 
@@ -574,6 +609,8 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(Params p) {
 
   float dk[D / 8][4] = {}, dv[D / 8][4] = {};
   for (int h = g * group; h < (g + 1) * group; h++) {
+    // for_each_visible_tile's walk, written out: through its lambdas this kernel (254 registers at
+    // bf16, D 128) spills.
     for (int64_t q0 = qbeg; q0 < qend; q0 += BN) {
       const IdSummary qs = warp_summary(m, q0, BN);
       if (!tile_any_visible(m.causal, qs, ks)) continue;
@@ -671,15 +708,8 @@ void dispatch(const AttentionArgs& a, F&& f) {
 }  // namespace
 
 bool attention_enabled(int device) {
-  static int on = -1;
-  if (on < 0) {
-    const char* e = std::getenv("MIXT_MMA_ATTENTION");
-    on = e && e[0] == '1' ? 1 : 0;
-  }
-  if (!on) return false;
-  int major = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  return major >= 8;
+  static const bool on = env_flag("MIXT_MMA_ATTENTION");
+  return on && compute_capability(device) >= 80;
 }
 
 bool try_attention_forward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
@@ -702,9 +732,7 @@ bool try_attention_backward(const Stream& s, const AttentionArgs& a, const Tenso
                             const TensorView& dq, const TensorView& dk, const TensorView& dv) {
   if (!takes(a)) return false;
   cudaStream_t st = stream_of(s);
-  float* delta = nullptr;
-  cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&delta), size_t(a.tokens * a.hq) * sizeof(float), st);
-  if (e != cudaSuccess) throw Error(e == cudaErrorMemoryAllocation ? "ERR_CUDA_OOM" : "ERR_CUDA", "attention backward: workspace");
+  float* delta = stream_workspace<float>(size_t(a.tokens * a.hq), st, "attention backward");
   Params p = make_params(s, a);
   p.o = out.data;
   p.dout = dout.data;
