@@ -8,6 +8,7 @@ import { alphaBar } from '../lib/nn/diffusion';
 import { PackedLoader } from '../lib/train/data/loader';
 import { SHAPES_VOCAB, TOK, allPictures, render } from '../lib/train/data/shapes';
 import { PATCHES, PATCH_DIM, PATCH_TOKEN, gridLatents, latentsToRgb, rgbToPalette, transfusionCorpus } from '../lib/train/data/transfusion';
+import { evaluate } from '../lib/train/evaluate';
 import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
 import { values } from './helpers';
 import { checkParameterGradients } from './gradcheck';
@@ -68,10 +69,16 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
     await checkParameterGradients([...model.diffusion!.parameters(), model.embed, model.blocks[0].parameters()[2]], lossValue, { probes: 5, eps: 1e-5, floor: 1e-5 });
   });
 
-  test('a short run brings the diffusion loss down; sampling returns a picture', async () => {
+  test('a short run brings the diffusion loss down, on held-out pictures too; sampling returns a picture', async () => {
     const model = new Model(tfCfg({ dModel: 32, heads: 4, kvHeads: 2, ffnHidden: 48 }), { device: Device.cpu, seed: 1 });
+    const heldOut = transfusionCorpus({ docs: 100, seed: 2, split: 'eval' });
+    const judge = () => evaluate(model, heldOut, { batch: 2, seqLen: 128, batches: 3 });
+    const before = await judge();
     const tr = new Trainer(model, transfusionCorpus({ docs: 400 }), { ...TRAIN_DEFAULTS, steps: 60, batch: 2, seqLen: 128, lr: 5e-3, minLr: 5e-4, warmup: 5 });
     while (tr.step < 60) await tr.trainStep();
+    const after = await judge();
+    expect(before.modalities.find((m) => m.name === 'image')!.targets).toBe(0); // pictures are continuous: no token targets
+    expect(after.diffusionLoss).toBeLessThan(0.6 * before.diffusionLoss!);
     const d = tr.history.map((h) => h.diffusionLoss!).filter(Number.isFinite);
     const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     expect(avg(d.slice(-10))).toBeLessThan(0.6 * avg(d.slice(0, 3)));

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import { shapesCorpus, unigramEntropy } from '../train/data/dataset';
+import { transfusionCorpus } from '../train/data/transfusion';
 import { readTokenFile } from '../train/data/tokenfile';
 import { evaluate } from '../train/evaluate';
 import { fmt, intOption } from './common';
@@ -19,15 +20,20 @@ export function evalCommand(): Command {
     .option('--json', 'JSON output')
     .action(async (o: { checkpoint: string; data?: string; batches: number; batch: number; seq: number; device?: string; json?: boolean }) => {
       const model = loadModel(o.checkpoint, o.device, o.json);
-      const data = o.data ? readTokenFile(o.data) : shapesCorpus({ docs: 2000, seed: 2, split: 'eval' });
+      // A Transfusion model is judged on continuous pictures (its diffusion loss), not picture tokens.
+      if (model.cfg.transfusion && o.data) throw new RangeError('--data: a Transfusion checkpoint is evaluated on the embedded corpus\'s held-out continuous pictures');
+      const data = o.data ? readTokenFile(o.data) : model.cfg.transfusion ? transfusionCorpus({ docs: 2000, seed: 2, split: 'eval' }) : shapesCorpus({ docs: 2000, seed: 2, split: 'eval' });
       const rep = await evaluate(model, data, { batch: o.batch, seqLen: Math.min(o.seq, model.cfg.maxSeqLen), batches: o.batches });
       const h = unigramEntropy(data);
       if (o.json) {
-        console.log(JSON.stringify({ type: 'eval', modalities: rep.map((r, i) => ({ ...r, unigramEntropy: h[i] })) }));
+        console.log(JSON.stringify({ type: 'eval', modalities: rep.modalities.map((r, i) => ({ ...r, unigramEntropy: h[i] })), diffusionLoss: rep.diffusionLoss }));
         return;
       }
       const t = new Table({ head: ['modality', 'loss', 'accuracy', 'unigram entropy', 'targets'] });
-      rep.forEach((r, i) => t.push([r.name, fmt(r.loss), `${(100 * r.accuracy).toFixed(1)}%`, fmt(h[i]), String(r.targets)]));
+      rep.modalities.forEach((r, i) =>
+        t.push(r.targets ? [r.name, fmt(r.loss), `${(100 * r.accuracy).toFixed(1)}%`, fmt(h[i]), String(r.targets)] : [r.name, '-', '-', '-', rep.diffusionLoss !== undefined ? '0 (diffusion)' : '0']),
+      );
       console.log(t.toString());
+      if (rep.diffusionLoss !== undefined) console.log(`diffusion (MSE of the noise prediction on held-out pictures): ${fmt(rep.diffusionLoss)}`);
     });
 }

@@ -134,7 +134,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
     if (o.json) process.stdout.write(JSON.stringify({ type: 'step', ...r }) + '\n');
     bar?.update(r.step, {
       loss: fmt(r.loss),
-      mods: r.modalities.map((m) => `${m.name} ${fmt(m.loss, 2)}`).join(' ') + (r.diffusionLoss !== undefined ? ` diffusion ${fmt(r.diffusionLoss, 3)}` : ''),
+      mods: r.modalities.map((m) => `${m.name} ${m.targets ? fmt(m.loss, 2) : '-'}`).join(' ') + (r.diffusionLoss !== undefined ? ` diffusion ${fmt(r.diffusionLoss, 3)}` : ''),
       tps: Math.round(r.tokensPerSecond),
       mfu: (r.mfu !== undefined ? ` | MFU ${(100 * r.mfu).toFixed(1)}%` : '') + routingSummary(r),
     });
@@ -164,8 +164,11 @@ const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.lengt
 
 function printSummary(r: TrainResult): void {
   const t = new Table({ head: ['modality', 'unigram entropy', 'first loss', 'final loss', 'final accuracy', 'targets/step'] });
+  // A modality with no next-token targets (pictures under --objective transfusion) shows '-', not NaN.
+  const loss = (m: { loss: number; targets: number }) => (m.targets ? fmt(m.loss) : '-');
   r.last.modalities.forEach((m, i) => {
-    t.push([m.name, fmt(r.entropy[i]), fmt(r.first.modalities[i].loss), fmt(m.loss), `${(100 * m.accuracy).toFixed(1)}%`, String(m.targets)]);
+    const continuous = !m.targets && r.last.diffusionLoss !== undefined;
+    t.push([m.name, continuous ? '-' : fmt(r.entropy[i]), loss(r.first.modalities[i]), loss(m), m.targets ? `${(100 * m.accuracy).toFixed(1)}%` : '-', continuous ? '0 (diffusion)' : String(m.targets)]);
   });
   const h = r.trainer.history;
   const tps = h.reduce((a, x) => a + x.tokens, 0) / (h.reduce((a, x) => a + x.ms, 0) / 1000);

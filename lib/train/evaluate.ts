@@ -1,20 +1,36 @@
-// Held-out evaluation: mean cross-entropy and accuracy per modality over a number of packed batches.
+// Held-out evaluation: mean cross-entropy and accuracy per modality over a number of packed batches,
+// and for a Transfusion model the diffusion loss (MSE of the noise prediction) on held-out pictures.
+import { Generator } from '../core/random';
 import { Model } from '../model/model';
 import { Batch } from '../nn/batch';
 import { TokenDataset } from './data/dataset';
 import { PackedLoader } from './data/loader';
 import { ModalityReport } from './trainer';
 
-export async function evaluate(model: Model, data: TokenDataset, opts: { batch: number; seqLen: number; batches: number; seed?: number }): Promise<ModalityReport[]> {
+export interface EvalReport {
+  modalities: ModalityReport[];
+  diffusionLoss?: number; // Transfusion: mean over the batches, noise and timesteps drawn from a fixed seed
+}
+
+export async function evaluate(model: Model, data: TokenDataset, opts: { batch: number; seqLen: number; batches: number; seed?: number }): Promise<EvalReport> {
   const M = model.modalities;
   const loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed ?? 12345);
+  const noise = new Generator((opts.seed ?? 12345) * 2 + 1); // the same draws for every checkpoint: comparable numbers
   const sums = new Float64Array(M), counts = new Float64Array(M), correct = new Float64Array(M);
+  let diffusion = 0, diffusionParts = 0;
   for (let b = 0; b < opts.batches; b++) {
     const hb = loader.next();
-    const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen }, M, model.device);
-    const st = model.forward({ batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: new Float32Array(hb.tokens.length) });
+    const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen, ...(hb.spanIds ? { spanIds: hb.spanIds } : {}) }, M, model.device);
+    const st = model.forward({
+      batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: new Float32Array(hb.tokens.length),
+      ...(hb.images ? { images: { ...hb.images, weight: 0, noise } } : {}),
+    });
     model.clearSaved();
     const [l, c, k] = await Promise.all([st.lossSums.toArray(), st.counts.toArray(), st.correct.toArray()]);
+    if (st.diffusion) {
+      diffusion += await st.diffusion.item();
+      diffusionParts++;
+    }
     st.dispose();
     batch.dispose();
     for (let m = 0; m < M; m++) {
@@ -23,10 +39,11 @@ export async function evaluate(model: Model, data: TokenDataset, opts: { batch: 
       correct[m] += k[m];
     }
   }
-  return model.cfg.modalities.map((mod, m) => ({
+  const modalities = model.cfg.modalities.map((mod, m) => ({
     name: mod.name,
     loss: counts[m] ? sums[m] / counts[m] : NaN,
     accuracy: counts[m] ? correct[m] / counts[m] : NaN,
     targets: counts[m],
   }));
+  return { modalities, ...(diffusionParts ? { diffusionLoss: diffusion / diffusionParts } : {}) };
 }
