@@ -6,18 +6,10 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import * as mixt from '../lib';
-import { Device } from '../lib/core/device';
-import { presetConfig } from '../lib/model/config';
-import { Model } from '../lib/model/model';
 import { loadCheckpoint } from '../lib/train/checkpoint';
-import { shapesCorpus } from '../lib/train/data/dataset';
-import { SHAPES_VOCAB } from '../lib/train/data/shapes';
-import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
 import { rng } from './helpers';
 
 const root = path.resolve(__dirname, '..');
-const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
 
 describe('no leaks', () => {
   test('live tensors and bytes stay flat over 300 training steps (MoT, MoD and MoE layers)', async () => {

@@ -1,12 +1,11 @@
 // `mixt eval`: per-modality loss and accuracy of a checkpoint on held-out data.
 import { Command } from 'commander';
 import Table from 'cli-table3';
-import { shapesCorpus, unigramEntropy } from '../train/data/dataset';
-import { transfusionCorpus } from '../train/data/transfusion';
-import { readTokenFile } from '../train/data/tokenfile';
+import { unigramEntropy } from '../train/data/dataset';
 import { evaluate } from '../train/evaluate';
 import { fmt, intOption } from './common';
 import { loadModel } from './sample';
+import { loadData } from './train';
 
 export function evalCommand(): Command {
   return new Command('eval')
@@ -21,8 +20,7 @@ export function evalCommand(): Command {
     .action(async (o: { checkpoint: string; data?: string; batches: number; batch: number; seq: number; device?: string; json?: boolean }) => {
       const model = loadModel(o.checkpoint, o.device, o.json);
       // A Transfusion model is judged on continuous pictures (its diffusion loss), not picture tokens.
-      if (model.cfg.transfusion && o.data) throw new RangeError('--data: a Transfusion checkpoint is evaluated on the embedded corpus\'s held-out continuous pictures');
-      const data = o.data ? readTokenFile(o.data) : model.cfg.transfusion ? transfusionCorpus({ docs: 2000, seed: 2, split: 'eval' }) : shapesCorpus({ docs: 2000, seed: 2, split: 'eval' });
+      const data = loadData(o.data, model.cfg.transfusion ? 'transfusion' : 'ar', 'eval');
       const rep = await evaluate(model, data, { batch: o.batch, seqLen: Math.min(o.seq, model.cfg.maxSeqLen), batches: o.batches });
       const h = unigramEntropy(data);
       if (o.json) {

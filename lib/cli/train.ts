@@ -41,12 +41,15 @@ export interface TrainCliOptions {
   quiet?: boolean;
 }
 
-export function loadData(path?: string, objective: 'ar' | 'transfusion' = 'ar'): TokenDataset {
+// The data of an objective: a token file, or the embedded corpus (its training split: 20000 documents;
+// its held-out shape/colour pairs: 2000). Transfusion trains and is judged on continuous pictures.
+export function loadData(path?: string, objective: 'ar' | 'transfusion' = 'ar', split: 'train' | 'eval' = 'train'): TokenDataset {
+  const [docs, seed] = split === 'train' ? [20000, 1] : [2000, 2];
   if (objective === 'transfusion') {
-    if (path) throw new RangeError('--objective transfusion trains on the embedded corpus\'s continuous pictures; --data is for token files');
-    return transfusionCorpus({ docs: 20000, seed: 1 });
+    if (path) throw new RangeError('--data: the Transfusion objective uses the embedded corpus\'s continuous pictures; --data is for token files');
+    return transfusionCorpus({ docs, seed, split });
   }
-  return path ? readTokenFile(path) : shapesCorpus({ docs: 20000, seed: 1, split: 'train' });
+  return path ? readTokenFile(path) : shapesCorpus({ docs, seed, split });
 }
 
 // One kind for every layer, or a comma-separated pattern repeated over the layers

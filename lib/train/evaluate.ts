@@ -2,10 +2,9 @@
 // and for a Transfusion model the diffusion loss (MSE of the noise prediction) on held-out pictures.
 import { Generator } from '../core/random';
 import { Model } from '../model/model';
-import { Batch } from '../nn/batch';
 import { TokenDataset } from './data/dataset';
 import { PackedLoader } from './data/loader';
-import { ModalityReport } from './trainer';
+import { ModalityReport, deviceBatch, stepInputs } from './trainer';
 
 export interface EvalReport {
   modalities: ModalityReport[];
@@ -20,11 +19,8 @@ export async function evaluate(model: Model, data: TokenDataset, opts: { batch: 
   let diffusion = 0, diffusionParts = 0;
   for (let b = 0; b < opts.batches; b++) {
     const hb = loader.next();
-    const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen, ...(hb.spanIds ? { spanIds: hb.spanIds } : {}) }, M, model.device);
-    const st = model.forward({
-      batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: new Float32Array(hb.tokens.length),
-      ...(hb.images ? { images: { ...hb.images, weight: 0, noise } } : {}),
-    });
+    const batch = deviceBatch(hb, M, model.device);
+    const st = model.forward(stepInputs(hb, batch, new Float32Array(hb.tokens.length), { weight: 0, noise }));
     model.clearSaved();
     const [l, c, k] = await Promise.all([st.lossSums.toArray(), st.counts.toArray(), st.correct.toArray()]);
     if (st.diffusion) {

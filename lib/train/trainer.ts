@@ -1,11 +1,12 @@
 // The training loop: packed batches from the loader, forward with per-modality losses, backward,
 // global-norm clipping, AdamW, warmup + cosine schedule, gradient accumulation, non-finite
 // detection (skip the step or stop, by option), checkpoints.
+import { Device } from '../core/device';
 import { MixtError } from '../core/errors';
 import { Generator } from '../core/random';
 import { Tensor } from '../core/tensor';
 import { ModelConfig, flopsPerToken } from '../model/config';
-import { Model } from '../model/model';
+import { Model, StepInputs } from '../model/model';
 import { Batch } from '../nn/batch';
 import { ModStats } from '../nn/mod';
 import { MoeStats } from '../nn/moe';
@@ -112,6 +113,19 @@ export function peakFlops(deviceName: string): number | undefined {
   return undefined;
 }
 
+// A host batch on the device: modality groups, documents, positions and (Transfusion) image spans.
+export function deviceBatch(hb: HostBatch, modalities: number, device: Device): Batch {
+  return new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen, ...(hb.spanIds ? { spanIds: hb.spanIds } : {}) }, modalities, device);
+}
+
+// The model's inputs for a host batch; `diffusion` weighs and noises its pictures (Transfusion).
+export function stepInputs(hb: HostBatch, batch: Batch, lossWeights: Float32Array, diffusion: { weight: number; noise: Generator }): StepInputs {
+  return {
+    batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights,
+    ...(hb.images ? { images: { ...hb.images, ...diffusion } } : {}),
+  };
+}
+
 export class Trainer {
   readonly optimizer: AdamW;
   readonly loader: PackedLoader;
@@ -159,13 +173,8 @@ export class Trainer {
     let tokens = 0;
     for (let a = 0; a < opts.accum; a++) {
       const hb = this.loader.next();
-      const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: hb.seqLen, ...(hb.spanIds ? { spanIds: hb.spanIds } : {}) }, M, model.device);
-      stats.push(
-        model.forward({
-          batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: this.lossWeights(hb),
-          ...(hb.images ? { images: { ...hb.images, weight: 1 / opts.accum, noise: this.noise } } : {}),
-        }),
-      );
+      const batch = deviceBatch(hb, M, model.device);
+      stats.push(model.forward(stepInputs(hb, batch, this.lossWeights(hb), { weight: 1 / opts.accum, noise: this.noise })));
       for (const r of routed) releaseRouted(r);
       routed = model.routedLayers().map((l) => ({ layer: l.layer, mod: l.mod?.takeStats() ?? null, moe: l.moe?.takeStats() ?? null }));
       model.backward();
