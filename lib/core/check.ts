@@ -13,7 +13,8 @@ export interface TensorRule {
 }
 
 export function checkTensor(fn: string, arg: string, t: unknown, rule: TensorRule = {}): Tensor {
-  if (!(t instanceof Tensor)) throw typeError(fn, arg, 'a Tensor', t);
+  // a brand check, not instanceof: a Proxy or an object with Tensor's prototype is not a Tensor
+  if (!Tensor.isTensor(t)) throw typeError(fn, arg, 'a Tensor', t);
   t.handle(`${fn}: argument "${arg}"`);
   if (rule.dtype !== undefined) {
     const ok = typeof rule.dtype === 'string' ? [rule.dtype] : rule.dtype;
@@ -105,8 +106,25 @@ export function checkOneOf<T extends string>(fn: string, arg: string, v: unknown
   return v as T;
 }
 
-export function checkObject(fn: string, arg: string, v: unknown): Record<string, unknown> {
+// An options object. With `keys` (the accepted ones), an unknown key is a TypeError naming it and
+// listing the accepted keys, and the result is a copy read once: later reads see what was checked,
+// whatever getters or other code do to the caller's object.
+export function checkObject(fn: string, arg: string, v: unknown, keys?: readonly string[]): Record<string, unknown> {
   if (v === undefined) return {};
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw typeError(fn, arg, 'an options object', v);
-  return v as Record<string, unknown>;
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Tensor.isTensor(v)) throw typeError(fn, arg, 'an options object', v);
+  if (!keys) return v as Record<string, unknown>;
+  const copy: Record<string, unknown> = {};
+  for (const key of Reflect.ownKeys(v)) {
+    if (typeof key !== 'string' || !keys.includes(key)) {
+      const accepted = keys.length ? keys.map((k) => `'${k}'`).join(', ') : 'none';
+      throw typeError(fn, arg, `only the keys ${accepted}`, shown(`an unknown key '${String(key)}'`));
+    }
+    copy[key] = (v as Record<string, unknown>)[key];
+  }
+  return copy;
+}
+
+// Checks that an optional option, when present (anything but undefined), passes `check`.
+export function optional<T>(v: unknown, check: (v: unknown) => T): T | undefined {
+  return v === undefined ? undefined : check(v);
 }

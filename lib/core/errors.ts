@@ -54,10 +54,16 @@ export function describe(value: unknown): string {
     return `[${inner}${value.length > 8 ? ', …' : ''}]`;
   }
   if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${(value as unknown as { length: number }).length})`;
-  const desc = (value as { describe?: () => string }).describe;
-  if (typeof desc === 'function') return desc.call(value);
-  if (typeof value === 'function') return 'a function';
-  return `an object (${(value as object).constructor?.name ?? 'Object'})`;
+  // a Proxy or a look-alike of a mixt object may throw from its own methods: describe it plainly
+  try {
+    const desc = (value as { describe?: () => string }).describe;
+    if (typeof desc === 'function') return String(desc.call(value));
+    if (typeof value === 'function') return 'a function';
+    if (typeof value === 'symbol') return value.toString();
+    return `an object (${String((value as object).constructor?.name ?? 'Object')})`;
+  } catch {
+    return 'an object that cannot be described';
+  }
 }
 
 type ArgErrorKind = 'type' | 'range';

@@ -23,6 +23,7 @@ export class Generator {
   }
   // Claims the blocks for n values; returns the offset to fill from.
   take(n: number): number {
+    checkNumber('Generator.take', 'n', n, { integer: true, min: 0 });
     const at = this.#offset;
     this.#offset += Math.ceil(n / 4);
     return at;

@@ -25,11 +25,24 @@ export class Tensor {
 
   // Internal: tensors are made by mixt's creation functions and ops.
   constructor(handle: NativeHandle, shape: readonly number[], dtype: DType, device: Device) {
+    const s = resolveShape('Tensor', shape);
+    if (typeof dtype !== 'string' || !Object.hasOwn(dtypeBytes, dtype)) throw typeError('Tensor', 'dtype', 'a dtype', dtype);
+    const nbytes = s.reduce((a, b) => a * b, 1) * dtypeBytes[dtype];
+    // the declared shape and dtype must describe the native storage exactly (kernels are checked
+    // natively too; this names the mistake where it is made)
+    if (typeof handle !== 'object' || handle === null || handle.nbytes !== nbytes) {
+      throw typeError('Tensor', 'handle', `a native handle of ${nbytes} bytes for [${s.join(', ')}] ${dtype}`, handle);
+    }
     this.#handle = handle;
-    this.shape = Object.freeze([...shape]);
+    this.shape = Object.freeze(s);
     this.dtype = dtype;
     this.device = device;
     finalizer.register(this, handle, this);
+  }
+
+  // True for a real Tensor only (a brand check on the private field: Proxies and look-alikes fail).
+  static isTensor(v: unknown): v is Tensor {
+    return typeof v === 'object' && v !== null && #handle in v;
   }
 
   static empty(shape: readonly number[], dtype: DType, device: Device): Tensor {
@@ -120,30 +133,38 @@ export class Tensor {
   }
 }
 
-// Checks a shape argument: an array of at most 8 non-negative integers. One -1 entry is inferred
-// when `numel` is given (reshape).
+// The most elements a tensor may have (the native limit, 2^46: 512 TiB of f64).
+export const MAX_ELEMENTS = 2 ** 46;
+
+// Checks a shape argument: an array of at most 8 non-negative integers whose product is at most
+// MAX_ELEMENTS. One -1 entry is inferred when `numel` is given (reshape). The array is read once,
+// into the copy that is checked and returned (a getter cannot change it between check and use).
 export function resolveShape(fn: string, shape: unknown, numel?: number): number[] {
   if (!Array.isArray(shape)) throw typeError(fn, 'shape', 'an array of sizes', shape);
-  if (shape.length > 8) throw rangeError(fn, 'shape', 'at most 8 dimensions', shape);
+  const length = shape.length;
+  if (length > 8) throw rangeError(fn, 'shape', 'at most 8 dimensions', shape);
+  const out: number[] = Array.from({ length }, (_, i) => shape[i]);
   let inferAt = -1;
   let known = 1;
-  for (let i = 0; i < shape.length; i++) {
-    const d = shape[i];
+  for (let i = 0; i < length; i++) {
+    const d = out[i];
     if (numel !== undefined && d === -1 && inferAt < 0) {
       inferAt = i;
       continue;
     }
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw typeError(fn, 'shape', 'non-negative integer sizes', shape);
+      throw typeError(fn, 'shape', 'non-negative integer sizes', out);
     }
     known *= d;
   }
-  const out = [...shape] as number[];
+  // any zero makes the product 0; otherwise each partial product only grows, so `known` (a double)
+  // is past the limit exactly when the true product is
+  if (known > MAX_ELEMENTS) throw rangeError(fn, 'shape', `at most 2^46 elements in all`, out);
   if (inferAt >= 0) {
-    if (known === 0 || numel! % known !== 0) throw rangeError(fn, 'shape', `a shape with ${numel} elements`, shape);
+    if (known === 0 || numel! % known !== 0) throw rangeError(fn, 'shape', `a shape with ${numel} elements`, out);
     out[inferAt] = numel! / known;
     known = numel!;
   }
-  if (numel !== undefined && known !== numel) throw rangeError(fn, 'shape', `a shape with ${numel} elements`, shape);
+  if (numel !== undefined && known !== numel) throw rangeError(fn, 'shape', `a shape with ${numel} elements`, out);
   return out;
 }

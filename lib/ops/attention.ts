@@ -34,7 +34,7 @@ function checkQKV(fn: string, q: Tensor, k: Tensor, v: Tensor, mask: AttentionMa
 }
 
 export function attention(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, opts: { scale?: number } = {}): { out: Tensor; lse: Tensor } {
-  opts = checkObject('attention', 'options', opts) as typeof opts;
+  opts = checkObject('attention', 'options', opts, ['scale']) as typeof opts;
   const scale = checkQKV('attention', q, k, v, mask, opts.scale);
   const [T, Hq] = q.shape;
   const out = Tensor.empty(q.shape, q.dtype, q.device);
@@ -47,7 +47,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, 
 export function attentionBackward(
   q: Tensor, k: Tensor, v: Tensor, out: Tensor, dOut: Tensor, lse: Tensor, mask: AttentionMask, opts: { scale?: number } = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
-  opts = checkObject('attentionBackward', 'options', opts) as typeof opts;
+  opts = checkObject('attentionBackward', 'options', opts, ['scale']) as typeof opts;
   const fn = 'attentionBackward';
   const scale = checkQKV(fn, q, k, v, mask, opts.scale);
   checkTensor(fn, 'out', out, { dtype: q.dtype, shape: [...q.shape], device: q.device });
@@ -61,14 +61,14 @@ export function attentionBackward(
 
 // Rotary embedding ("rotate half": pairs (c, c + D/2)); inverse = the backward.
 export function rope(x: Tensor, positions: Tensor, opts: { theta?: number; inverse?: boolean } = {}): Tensor {
-  opts = checkObject('rope', 'options', opts) as typeof opts;
+  opts = checkObject('rope', 'options', opts, ['theta', 'inverse']) as typeof opts;
   const fn = 'rope';
   checkFloat(fn, 'x', x, { ndim: 3 });
   if (x.shape[2] % 2) throw rangeError(fn, 'x', 'an even head dim', shown(`shape [${x.shape.join(', ')}]`));
   checkTensor(fn, 'positions', positions, { dtype: 'i32', shape: [x.shape[0]], device: x.device });
   const theta = checkNumber(fn, 'options.theta', opts.theta ?? 10000, { min: 1 });
   const out = Tensor.empty(x.shape, x.dtype, x.device);
-  native().rope(x.handle(), positions.handle(), theta, opts.inverse ?? false, out.handle());
+  native().rope(x.handle(), positions.handle(), theta, opts.inverse === undefined ? false : checkBool(fn, 'options.inverse', opts.inverse), out.handle());
   return out;
 }
 

@@ -30,7 +30,7 @@ type Data = Float32Array | Float64Array | Int32Array | Uint16Array | number[];
 // A tensor with a copy of `data`. dtype defaults from the array type (Float64Array -> f64,
 // Int32Array -> i32, else f32); bf16 takes numbers and rounds them to nearest even.
 export function tensor(data: Data, shape?: readonly number[], opts?: TensorOptions): Tensor {
-  opts = checkObject('tensor', 'options', opts) as typeof opts;
+  opts = checkObject('tensor', 'options', opts, ['dtype', 'device']) as typeof opts;
   const fn = 'tensor';
   const isArr = Array.isArray(data);
   if (!isArr && !(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array || data instanceof Uint16Array)) {
@@ -65,12 +65,13 @@ export function tensor(data: Data, shape?: readonly number[], opts?: TensorOptio
 
 // Uninitialised contents: only for outputs that are fully written before they are read.
 export function empty(shape: readonly number[], opts?: TensorOptions): Tensor {
-  opts = checkObject('empty', 'options', opts) as typeof opts;
+  opts = checkObject('empty', 'options', opts, ['dtype', 'device']) as typeof opts;
   const { dtype, device } = resolve('empty', opts, 'f32');
   return Tensor.empty(resolveShape('empty', shape), dtype, device);
 }
 
 function filled(fn: string, shape: readonly number[], value: number, opts?: TensorOptions): Tensor {
+  opts = checkObject(fn, 'options', opts, ['dtype', 'device']) as typeof opts;
   // any number, infinities and NaN included (masks, sentinels)
   if (typeof value !== 'number') throw typeError(fn, 'value', 'a number', value);
   const v = value;
@@ -103,7 +104,7 @@ function randomFill(fn: string, shape: readonly number[], opts: RandomOptions | 
 
 // Normal values (mean, std) from the generator (default: the global one, see manualSeed).
 export function randn(shape: readonly number[], opts?: RandomOptions & { mean?: number; std?: number }): Tensor {
-  opts = checkObject('randn', 'options', opts) as typeof opts;
+  opts = checkObject('randn', 'options', opts, ['dtype', 'device', 'generator', 'mean', 'std']) as typeof opts;
   const mean = checkNumber('randn', 'options.mean', opts?.mean ?? 0);
   const std = checkNumber('randn', 'options.std', opts?.std ?? 1, { min: 0 });
   return randomFill('randn', shape, opts, true, mean, std);
@@ -111,7 +112,7 @@ export function randn(shape: readonly number[], opts?: RandomOptions & { mean?: 
 
 // Uniform values in [low, high).
 export function rand(shape: readonly number[], opts?: RandomOptions & { low?: number; high?: number }): Tensor {
-  opts = checkObject('rand', 'options', opts) as typeof opts;
+  opts = checkObject('rand', 'options', opts, ['dtype', 'device', 'generator', 'low', 'high']) as typeof opts;
   const low = checkNumber('rand', 'options.low', opts?.low ?? 0);
   const high = checkNumber('rand', 'options.high', opts?.high ?? 1);
   if (high < low) throw typeError('rand', 'options.high', `a number >= low (${low})`, high);

@@ -12,8 +12,8 @@ export interface GroupedOptions {
 
 function prepare(fn: string, shape: number[], like: Tensor, opts: GroupedOptions): { out: Tensor; beta: number } {
   const beta = opts.beta === undefined ? 0 : checkNumber(fn, 'options.beta', opts.beta);
-  if (beta !== 0 && !opts.out) throw rangeError(fn, 'options.beta', '0 unless options.out is given', beta);
-  if (opts.out) {
+  if (beta !== 0 && opts.out === undefined) throw rangeError(fn, 'options.beta', '0 unless options.out is given', beta);
+  if (opts.out !== undefined) {
     checkTensor(fn, 'options.out', opts.out, { dtype: like.dtype, shape, device: like.device });
     return { out: opts.out, beta };
   }
@@ -26,7 +26,7 @@ function checkOffsets(fn: string, offsets: Tensor, groups: number): void {
 
 // y[r] = x[r] . w[g(r)]^T: x [N, K], w [G, Nout, K] -> [N, Nout]
 export function groupedMatmul(x: Tensor, w: Tensor, offsets: Tensor, opts: GroupedOptions = {}): Tensor {
-  opts = checkObject('groupedMatmul', 'options', opts) as typeof opts;
+  opts = checkObject('groupedMatmul', 'options', opts, ['beta', 'out']) as typeof opts;
   const fn = 'groupedMatmul';
   checkFloat(fn, 'x', x, { ndim: 2 });
   checkFloat(fn, 'w', w, { ndim: 3, shape: [null, null, x.shape[1]] });
@@ -41,7 +41,7 @@ export function groupedMatmul(x: Tensor, w: Tensor, offsets: Tensor, opts: Group
 
 // dx[r] = dy[r] . w[g(r)]: dy [N, Nout], w [G, Nout, K] -> [N, K]
 export function groupedMatmulDX(dy: Tensor, w: Tensor, offsets: Tensor, opts: GroupedOptions = {}): Tensor {
-  opts = checkObject('groupedMatmulDX', 'options', opts) as typeof opts;
+  opts = checkObject('groupedMatmulDX', 'options', opts, ['beta', 'out']) as typeof opts;
   const fn = 'groupedMatmulDX';
   checkFloat(fn, 'dy', dy, { ndim: 2 });
   checkFloat(fn, 'w', w, { ndim: 3, shape: [null, dy.shape[1], null] });
@@ -56,7 +56,7 @@ export function groupedMatmulDX(dy: Tensor, w: Tensor, offsets: Tensor, opts: Gr
 
 // dw[g] = dy[rows of g]^T . x[rows of g]: dy [N, Nout], x [N, K] -> [G, Nout, K]
 export function groupedMatmulDW(dy: Tensor, x: Tensor, offsets: Tensor, opts: GroupedOptions = {}): Tensor {
-  opts = checkObject('groupedMatmulDW', 'options', opts) as typeof opts;
+  opts = checkObject('groupedMatmulDW', 'options', opts, ['beta', 'out']) as typeof opts;
   const fn = 'groupedMatmulDW';
   checkFloat(fn, 'dy', dy, { ndim: 2 });
   checkFloat(fn, 'x', x, { ndim: 2, shape: [dy.shape[0], null] });

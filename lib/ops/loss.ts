@@ -52,7 +52,7 @@ function checkHead(fn: string, h: Tensor, w: Tensor, targets: Tensor): void {
 }
 
 export function lmHeadCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: { chunkRows?: number } = {}): RowLosses {
-  opts = checkObject('lmHeadCrossEntropy', 'options', opts) as typeof opts;
+  opts = checkObject('lmHeadCrossEntropy', 'options', opts, ['chunkRows']) as typeof opts;
   const fn = 'lmHeadCrossEntropy';
   checkHead(fn, h, w, targets);
   const N = h.shape[0], V = w.shape[0], d = statDtype(h);
@@ -73,7 +73,7 @@ export function lmHeadCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: 
 export function lmHeadCrossEntropyBackward(
   h: Tensor, w: Tensor, targets: Tensor, lse: Tensor, dLoss: Tensor, opts: { chunkRows?: number; dw?: Tensor } = {},
 ): { dh: Tensor; dw: Tensor } {
-  opts = checkObject('lmHeadCrossEntropyBackward', 'options', opts) as typeof opts;
+  opts = checkObject('lmHeadCrossEntropyBackward', 'options', opts, ['chunkRows', 'dw']) as typeof opts;
   const fn = 'lmHeadCrossEntropyBackward';
   checkHead(fn, h, w, targets);
   const N = h.shape[0], V = w.shape[0], d = statDtype(h);
@@ -98,12 +98,12 @@ export function lmHeadCrossEntropyBackward(
 
 // Per-group sums of values (rows with mask 0 left out) and row counts: per-modality reports.
 export function groupSum(values: Tensor, groupIds: Tensor, groups: number, opts: { mask?: Tensor } = {}): { sums: Tensor; counts: Tensor } {
-  opts = checkObject('groupSum', 'options', opts) as typeof opts;
+  opts = checkObject('groupSum', 'options', opts, ['mask']) as typeof opts;
   const fn = 'groupSum';
   checkTensor(fn, 'values', values, { dtype: ['f32', 'f64'], ndim: 1 });
   checkTensor(fn, 'groupIds', groupIds, { dtype: 'i32', shape: [values.shape[0]], device: values.device });
   checkNumber(fn, 'groups', groups, { integer: true, min: 1 });
-  if (opts.mask) checkTensor(fn, 'options.mask', opts.mask, { dtype: 'i32', shape: [values.shape[0]], device: values.device });
+  if (opts.mask !== undefined) checkTensor(fn, 'options.mask', opts.mask, { dtype: 'i32', shape: [values.shape[0]], device: values.device });
   const sums = Tensor.empty([groups], values.dtype, values.device), counts = Tensor.empty([groups], values.dtype, values.device);
   native().groupSum(values.handle(), groupIds.handle(), opts.mask?.handle() ?? null, groups, sums.handle(), counts.handle());
   return { sums, counts };

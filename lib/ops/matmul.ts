@@ -16,7 +16,7 @@ export interface MatmulOptions {
 }
 
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  opts = checkObject('matmul', 'options', opts) as typeof opts;
+  opts = checkObject('matmul', 'options', opts, ['transA', 'transB', 'alpha', 'beta', 'out']) as typeof opts;
   const fn = 'matmul';
   checkFloat(fn, 'a', a, { ndim: [2, 3] });
   checkFloat(fn, 'b', b, { ndim: [2, 3] });
@@ -26,7 +26,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transB = opts.transB === undefined ? false : checkBool(fn, 'options.transB', opts.transB);
   const alpha = opts.alpha === undefined ? 1 : checkNumber(fn, 'options.alpha', opts.alpha);
   const beta = opts.beta === undefined ? 0 : checkNumber(fn, 'options.beta', opts.beta);
-  if (beta !== 0 && !opts.out) throw rangeError(fn, 'options.beta', '0 unless options.out is given', beta);
+  if (beta !== 0 && opts.out === undefined) throw rangeError(fn, 'options.beta', '0 unless options.out is given', beta);
   const batchA = a.ndim === 3 ? a.shape[0] : 1;
   const batchB = b.ndim === 3 ? b.shape[0] : 1;
   if (a.ndim === 3 && b.ndim === 3 && batchA !== batchB) {

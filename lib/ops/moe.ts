@@ -18,13 +18,13 @@ function checkScores(fn: string, scores: unknown, arg = 'scores'): Tensor {
 // column indices [R, k]; `flat` gives r * S + c (row-major positions, e.g. token indices of a
 // packed batch).
 export function topkRows(scores: Tensor, k: number, opts: { flat?: boolean } = {}): Tensor {
-  opts = checkObject('topkRows', 'options', opts) as typeof opts;
+  opts = checkObject('topkRows', 'options', opts, ['flat']) as typeof opts;
   const fn = 'topkRows';
   checkScores(fn, scores);
   const [R, S] = scores.shape;
   checkNumber(fn, 'k', k, { integer: true, min: 1, max: Math.max(1, S) });
   const out = Tensor.empty([R, k], 'i32', scores.device);
-  if (R > 0) native().topkRows(scores.handle(), R, S, S, 1, k, opts.flat ?? false, out.handle());
+  if (R > 0) native().topkRows(scores.handle(), R, S, S, 1, k, opts.flat === undefined ? false : checkBool('topkRows', 'options.flat', opts.flat), out.handle());
   return out;
 }
 
@@ -66,7 +66,7 @@ function routerArgs(fn: string, logits: Tensor, k: number, o: RouterOptions) {
 
 // Token-choice routing: each token's top-k experts by gate probability.
 export function routerTopk(logits: Tensor, k: number, opts: RouterOptions = {}): RouterChoice {
-  opts = checkObject('routerTopk', 'options', opts) as typeof opts;
+  opts = checkObject('routerTopk', 'options', opts, ['gate', 'renormalize']) as typeof opts;
   const { gate, renorm } = routerArgs('routerTopk', logits, k, opts);
   const [T, E] = logits.shape, d = statDtype(logits), dev = logits.device;
   const probs = Tensor.empty([T, E], d, dev), lse = Tensor.empty([T], d, dev);
@@ -80,20 +80,27 @@ export function routerTopk(logits: Tensor, k: number, opts: RouterOptions = {}):
 export function routerBackward(
   logits: Tensor, choice: RouterChoice, opts: RouterOptions & { dgates?: Tensor; dprobs?: Tensor; z?: number } = {},
 ): Tensor {
-  opts = checkObject('routerBackward', 'options', opts) as typeof opts;
+  opts = checkObject('routerBackward', 'options', opts, ['gate', 'renormalize', 'dgates', 'dprobs', 'z']) as typeof opts;
   const fn = 'routerBackward';
   if (typeof choice !== 'object' || choice === null) throw typeError(fn, 'choice', 'the result of routerTopk', choice);
-  for (const key of ['probs', 'lse', 'experts', 'gates'] as const) checkTensor(fn, `choice.${key}`, choice[key]);
-  checkTensor(fn, 'choice.experts', choice.experts, { dtype: 'i32', ndim: 2 });
-  const k = choice.experts.shape[1];
+  // read once: the tensors checked are the tensors used
+  const c: RouterChoice = { probs: choice.probs, lse: choice.lse, experts: choice.experts, gates: choice.gates };
+  for (const key of ['probs', 'lse', 'experts', 'gates'] as const) checkTensor(fn, `choice.${key}`, c[key]);
+  checkTensor(fn, 'choice.experts', c.experts, { dtype: 'i32', ndim: 2 });
+  const k = c.experts.shape[1];
   const { gate, renorm } = routerArgs(fn, logits, k, opts);
   const [T, E] = logits.shape;
-  if (opts.dgates) checkTensor(fn, 'options.dgates', opts.dgates, { dtype: statDtype(logits), shape: [T, k], device: logits.device });
-  if (opts.dprobs) checkTensor(fn, 'options.dprobs', opts.dprobs, { dtype: statDtype(logits), shape: [T, E], device: logits.device });
+  const d = statDtype(logits), dev = logits.device;
+  checkTensor(fn, 'choice.probs', c.probs, { dtype: d, shape: [T, E], device: dev });
+  checkTensor(fn, 'choice.lse', c.lse, { dtype: d, shape: [T], device: dev });
+  checkTensor(fn, 'choice.experts', c.experts, { shape: [T, k], device: dev });
+  checkTensor(fn, 'choice.gates', c.gates, { dtype: d, shape: [T, k], device: dev });
+  if (opts.dgates !== undefined) checkTensor(fn, 'options.dgates', opts.dgates, { dtype: statDtype(logits), shape: [T, k], device: logits.device });
+  if (opts.dprobs !== undefined) checkTensor(fn, 'options.dprobs', opts.dprobs, { dtype: statDtype(logits), shape: [T, E], device: logits.device });
   const z = checkNumber(fn, 'options.z', opts.z ?? 0);
   const dl = Tensor.empty([T, E], logits.dtype, logits.device);
-  native().routerBackward(logits.handle(), k, GATE[gate], renorm, choice.probs.handle(), choice.lse.handle(), choice.experts.handle(),
-    choice.gates.handle(), opts.dgates?.handle() ?? null, opts.dprobs?.handle() ?? null, z, dl.handle());
+  native().routerBackward(logits.handle(), k, GATE[gate], renorm, c.probs.handle(), c.lse.handle(), c.experts.handle(),
+    c.gates.handle(), opts.dgates?.handle() ?? null, opts.dprobs?.handle() ?? null, z, dl.handle());
   return dl;
 }
 
@@ -117,11 +124,12 @@ export function rowDot(a: Tensor, b: Tensor): Tensor {
 
 // Token of each dispatch slot: assignment / k; -1 for empty slots and assignments to the no-op expert.
 export function slotTokens(slots: Tensor, k: number, opts: { experts?: Tensor; noop?: number } = {}): Tensor {
-  opts = checkObject('slotTokens', 'options', opts) as typeof opts;
+  opts = checkObject('slotTokens', 'options', opts, ['experts', 'noop']) as typeof opts;
   checkTensor('slotTokens', 'slots', slots, { dtype: 'i32', ndim: 1 });
   checkNumber('slotTokens', 'k', k, { integer: true, min: 1 });
-  if (opts.experts) checkTensor('slotTokens', 'options.experts', opts.experts, { dtype: 'i32', device: slots.device });
-  if ((opts.noop ?? -1) >= 0 && !opts.experts) throw rangeError('slotTokens', 'options.experts', 'the expert of each assignment when a no-op expert is given', undefined);
+  if (opts.experts !== undefined) checkTensor('slotTokens', 'options.experts', opts.experts, { dtype: 'i32', device: slots.device });
+  if (opts.noop !== undefined) checkNumber('slotTokens', 'options.noop', opts.noop, { integer: true, min: -1, max: 2 ** 31 - 1 });
+  if ((opts.noop ?? -1) >= 0 && opts.experts === undefined) throw rangeError('slotTokens', 'options.experts', 'the expert of each assignment when a no-op expert is given', undefined);
   const out = Tensor.empty(slots.shape, 'i32', slots.device);
   native().slotTokens(slots.handle(), k, opts.experts?.handle() ?? null, opts.noop ?? -1, out.handle());
   return out;

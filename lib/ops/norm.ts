@@ -61,7 +61,7 @@ function backward(fn: string, kind: 'rms' | 'layer', dy: Tensor, x: Tensor, weig
 }
 
 export function rmsNorm(x: Tensor, weight: Tensor, groupIds: Tensor | null, opts: { eps?: number } = {}): { y: Tensor; rstd: Tensor } {
-  opts = checkObject('rmsNorm', 'options', opts) as typeof opts;
+  opts = checkObject('rmsNorm', 'options', opts, ['eps']) as typeof opts;
   const { y, rstd } = forward('rmsNorm', 'rms', x, weight, null, groupIds, opts.eps ?? 1e-6);
   return { y, rstd };
 }
@@ -72,7 +72,7 @@ export function rmsNormBackward(dy: Tensor, x: Tensor, weight: Tensor, groupIds:
 }
 
 export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, groupIds: Tensor | null, opts: { eps?: number } = {}): { y: Tensor; mean: Tensor; rstd: Tensor } {
-  opts = checkObject('layerNorm', 'options', opts) as typeof opts;
+  opts = checkObject('layerNorm', 'options', opts, ['eps']) as typeof opts;
   checkTensor('layerNorm', 'bias', bias);
   const { y, mean, rstd } = forward('layerNorm', 'layer', x, weight, bias, groupIds, opts.eps ?? 1e-5);
   return { y, mean: mean!, rstd };

@@ -21,32 +21,33 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: 
   const fn = 'adamwStep';
   checkTensor(fn, 'param', param);
   checkTensor(fn, 'param', param, { dtype: param.device.isCuda ? 'f32' : ['f32', 'f64'] });
-  checkObject(fn, 'options', o);
+  o = checkObject(fn, 'options', o, ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'step', 'gradScale', 'computeCopy']) as unknown as AdamWStepOptions;
   const like = { shape: [...param.shape], device: param.device };
   checkFloat(fn, 'grad', grad, like);
   checkTensor(fn, 'm', m, { ...like, dtype: param.dtype });
   checkTensor(fn, 'v', v, { ...like, dtype: param.dtype });
-  checkNumber(fn, 'options.lr', o?.lr, { min: 0 });
+  checkNumber(fn, 'options.lr', o.lr, { min: 0 });
   checkNumber(fn, 'options.beta1', o.beta1, { min: 0, max: 1 });
   checkNumber(fn, 'options.beta2', o.beta2, { min: 0, max: 1 });
   checkNumber(fn, 'options.eps', o.eps, { min: 0 });
   checkNumber(fn, 'options.weightDecay', o.weightDecay, { min: 0 });
   checkNumber(fn, 'options.step', o.step, { integer: true, min: 1 });
-  if (o.gradScale) checkTensor(fn, 'options.gradScale', o.gradScale, { dtype: 'f32', shape: [1], device: param.device });
-  if (o.computeCopy) checkFloat(fn, 'options.computeCopy', o.computeCopy, like);
+  if (o.gradScale !== undefined) checkTensor(fn, 'options.gradScale', o.gradScale, { dtype: 'f32', shape: [1], device: param.device });
+  if (o.computeCopy !== undefined) checkFloat(fn, 'options.computeCopy', o.computeCopy, like);
   native().adamw(param.handle(), grad.handle(), m.handle(), v.handle(), o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step,
     o.gradScale?.handle() ?? null, o.computeCopy?.handle() ?? null);
 }
 
 // sum over tensors of sum(g^2), as a device scalar [1] (f32; f64 when the first tensor is f64 on the CPU).
 export function gradNormSquared(grads: Tensor[], opts: { out?: Tensor } = {}): Tensor {
-  opts = checkObject('gradNormSquared', 'options', opts) as typeof opts;
+  opts = checkObject('gradNormSquared', 'options', opts, ['out']) as typeof opts;
   const fn = 'gradNormSquared';
   if (!Array.isArray(grads) || grads.length === 0) throw rangeError(fn, 'grads', 'a non-empty array of tensors', grads);
+  grads = Array.from(grads); // read once: the checked tensors are the ones used
   grads.forEach((g, i) => checkFloat(fn, `grads[${i}]`, g, { device: grads[0].device }));
   const dtype = grads[0].dtype === 'f64' ? 'f64' : 'f32';
+  if (opts.out !== undefined) checkTensor(fn, 'options.out', opts.out, { dtype, shape: [1], device: grads[0].device });
   const out = opts.out ?? Tensor.empty([1], dtype, grads[0].device);
-  if (opts.out) checkTensor(fn, 'options.out', out, { shape: [1], device: grads[0].device });
   fill_(out, 0);
   for (const g of grads) native().sumSquaresInto(g.handle(), out.handle());
   return out;

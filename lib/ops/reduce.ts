@@ -1,5 +1,5 @@
 // Reductions along one axis (or all elements when axis is omitted).
-import { checkFloat, checkNumber, checkObject, checkOneOf } from '../core/check';
+import { checkBool, checkFloat, checkNumber, checkObject, checkOneOf } from '../core/check';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 
@@ -13,8 +13,9 @@ export interface ReduceOptions {
 
 export function reduce(op: ReduceName, x: Tensor, opts: ReduceOptions = {}): Tensor {
   checkOneOf('reduce', 'op', op, Object.keys(REDUCE) as ReduceName[]);
-  opts = checkObject('reduce', 'options', opts) as typeof opts;
+  opts = checkObject('reduce', 'options', opts, ['axis', 'keepDims']) as typeof opts;
   checkFloat(op, 'x', x);
+  const keepDims = opts.keepDims === undefined ? false : checkBool(op, 'options.keepDims', opts.keepDims);
   let axis: number;
   let outer: number, n: number, inner: number;
   let shape: number[];
@@ -23,14 +24,14 @@ export function reduce(op: ReduceName, x: Tensor, opts: ReduceOptions = {}): Ten
     outer = 1;
     n = x.numel;
     inner = 1;
-    shape = opts.keepDims ? x.shape.map(() => 1) : [];
+    shape = keepDims ? x.shape.map(() => 1) : [];
   } else {
     axis = checkNumber(op, 'options.axis', opts.axis, { integer: true, min: -x.ndim, max: x.ndim - 1 });
     if (axis < 0) axis += x.ndim;
     outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
     n = x.shape[axis];
     inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    shape = opts.keepDims ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis);
+    shape = keepDims ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis);
   }
   const out = Tensor.empty(shape, x.dtype, x.device);
   native().reduce(REDUCE[op], x.handle(), outer, n, inner, out.handle());

@@ -1,6 +1,6 @@
 // Routing: a stable grouping of rows by group id (modality or expert), computed on the device
 // once and reused, plus row gather/scatter through it.
-import { checkNumber, checkTensor, sameDevice, sameDtype, checkObject } from '../core/check';
+import { checkBool, checkNumber, checkTensor, sameDevice, sameDtype, checkObject } from '../core/check';
 import { rangeError, shown } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
@@ -42,7 +42,7 @@ const rowSize = (t: Tensor) => t.shape.slice(1).reduce((a, b) => a * b, 1);
 
 // y[r] = x[index[r]] for rows of x (any dtype). Also the token-embedding lookup.
 export function gatherRows(x: Tensor, index: Tensor, opts: { out?: Tensor } = {}): Tensor {
-  opts = checkObject('gatherRows', 'options', opts) as typeof opts;
+  opts = checkObject('gatherRows', 'options', opts, ['out']) as typeof opts;
   const fn = 'gatherRows';
   checkTensor(fn, 'x', x, { ndim: [1, 2, 3, 4, 5, 6, 7, 8] });
   checkTensor(fn, 'index', index, { dtype: 'i32', ndim: 1 });
@@ -56,7 +56,7 @@ export function gatherRows(x: Tensor, index: Tensor, opts: { out?: Tensor } = {}
 // out[index[r]] = y[r] (or += with accumulate; duplicates then add up). Without `out`, a zeroed
 // tensor of `rows` rows is made.
 export function scatterRows(y: Tensor, index: Tensor, rows: number, opts: { out?: Tensor; accumulate?: boolean } = {}): Tensor {
-  opts = checkObject('scatterRows', 'options', opts) as typeof opts;
+  opts = checkObject('scatterRows', 'options', opts, ['out', 'accumulate']) as typeof opts;
   const fn = 'scatterRows';
   checkTensor(fn, 'y', y, { dtype: ['f32', 'f64', 'bf16'], ndim: [1, 2, 3, 4, 5, 6, 7, 8] });
   checkTensor(fn, 'index', index, { dtype: 'i32', ndim: 1 });
@@ -72,6 +72,6 @@ export function scatterRows(y: Tensor, index: Tensor, rows: number, opts: { out?
     out = Tensor.empty(shape, y.dtype, y.device);
     native().fill(out.handle(), 0);
   }
-  native().scatterRows(y.handle(), index.handle(), rowSize(y), opts.accumulate ?? false, out.handle());
+  native().scatterRows(y.handle(), index.handle(), rowSize(y), opts.accumulate === undefined ? false : checkBool(fn, 'options.accumulate', opts.accumulate), out.handle());
   return out;
 }

@@ -26,6 +26,7 @@ AttentionArgs attention_args(const Napi::CallbackInfo& info, std::vector<const T
   MIXT_CHECK(a.hkv >= 1 && a.hq % a.hkv == 0 && a.k.shape[0] == a.tokens && a.k.shape[2] == a.dim && a.v.numel() == a.k.numel() &&
                  a.k.dtype == a.q.dtype && a.v.dtype == a.q.dtype,
              "attention: shapes do not match");
+  want_float("attention", "q", a.q);
   for (const TensorView* t : {&a.doc_ids, &a.span_ids, &a.positions})
     MIXT_CHECK(!t->data || (t->numel() == a.tokens && t->dtype == DType::I32), "attention: ids are i32 [T]");
   return a;
@@ -38,6 +39,8 @@ MIXT_ENTRY(attention_forward) {
   TensorHandle &out = TensorHandle::arg(info, 8, "out"), &lse = TensorHandle::arg(info, 9, "lse");
   all.insert(all.end(), {&out, &lse});
   TensorView vo = out.view(), vl = lse.view();
+  want_dtype("attention", "out", vo, a.q.dtype);
+  want_dtype("attention", "lse", vl, stat_dtype(a.q.dtype));
   MIXT_CHECK(vo.numel() == a.q.numel() && vl.numel() == a.hq * a.tokens, "attention: output sizes");
   backend_of("attention", all).submit("attention", [=](const Stream& s) { MIXT_CALL(s, attention_forward, a, vo, vl); });
   return info.Env().Undefined();
@@ -51,6 +54,9 @@ MIXT_ENTRY(attention_backward) {
   TensorHandle &dq = TensorHandle::arg(info, 11, "dq"), &dk = TensorHandle::arg(info, 12, "dk"), &dv = TensorHandle::arg(info, 13, "dv");
   all.insert(all.end(), {&out, &dout, &lse, &dq, &dk, &dv});
   TensorView vo = out.view(), vdo = dout.view(), vl = lse.view(), vdq = dq.view(), vdk = dk.view(), vdv = dv.view();
+  for (auto [name, t] : {std::pair{"out", &vo}, {"dout", &vdo}, {"dq", &vdq}, {"dk", &vdk}, {"dv", &vdv}})
+    want_dtype("attentionBackward", name, *t, a.q.dtype);
+  want_dtype("attentionBackward", "lse", vl, stat_dtype(a.q.dtype));
   MIXT_CHECK(vo.numel() == a.q.numel() && vdo.numel() == a.q.numel() && vl.numel() == a.hq * a.tokens && vdq.numel() == a.q.numel() &&
                  vdk.numel() == a.k.numel() && vdv.numel() == a.v.numel(),
              "attentionBackward: sizes");
@@ -66,6 +72,8 @@ MIXT_ENTRY(rope) {
   double theta = number_arg(info, 2, "theta");
   bool inverse = bool_arg(info, 3, "inverse");
   TensorView vx = x.view(), vp = p.view(), vo = out.view();
+  want_float("rope", "x", vx);
+  want_dtype("rope", "out", vo, vx.dtype);
   MIXT_CHECK(vx.ndim == 3 && vx.shape[2] % 2 == 0 && vp.numel() == vx.shape[0] && vp.dtype == DType::I32 && vo.numel() == vx.numel(), "rope: sizes");
   common_backend("rope", {&x, &p, &out}).submit("rope", [=](const Stream& s) { MIXT_CALL(s, rope, vx, vp, theta, inverse, vo); });
   return info.Env().Undefined();

@@ -20,17 +20,20 @@ MIXT_ENTRY(random) {
   bool normal = bool_arg(info, 5, "normal");
   double a = number_arg(info, 6, "a"), b = number_arg(info, 7, "b");
   TensorView vo = out.view();
+  want_float("random", "out", vo);
   out.backend().submit("random", [=](const Stream& s) { MIXT_CALL(s, random, vo, seed, offset, normal, a, b); });
   return info.Env().Undefined();
 }
 
 // reduce(op, x, outer, n, inner, out)
 MIXT_ENTRY(reduce) {
-  auto op = ReduceOp(int_arg(info, 0, "op"));
+  auto op = ReduceOp(enum_arg(info, 0, "op", 5));
   auto &x = TensorHandle::arg(info, 1, "x"), &out = TensorHandle::arg(info, 5, "out");
   int64_t outer = int_arg(info, 2, "outer"), n = int_arg(info, 3, "n"), inner = int_arg(info, 4, "inner");
   TensorView vx = x.view(), vo = out.view();
-  MIXT_CHECK(outer >= 0 && n >= 0 && inner >= 0 && outer * n * inner == vx.numel() && outer * inner == vo.numel(),
+  want_float("reduce", "x", vx);
+  want_dtype("reduce", "out", vo, vx.dtype);
+  MIXT_CHECK(checked_mul("reduce", outer, n, inner) == vx.numel() && checked_mul("reduce", outer, inner) == vo.numel(),
              "reduce: sizes do not match");
   common_backend("reduce", {&x, &out}).submit("reduce", [=](const Stream& s) { MIXT_CALL(s, reduce, op, vx, outer, n, inner, vo); });
   return info.Env().Undefined();
@@ -52,11 +55,12 @@ MIXT_ENTRY(matmul) {
   p.alpha = number_arg(info, 9, "alpha");
   p.beta = number_arg(info, 10, "beta");
   MIXT_CHECK(p.batch >= 0 && p.m >= 0 && p.n >= 0 && p.k >= 0, "matmul: negative size");
+  want_float("matmul", "c", p.c);
   MIXT_CHECK(p.a.dtype == p.c.dtype && p.b.dtype == p.c.dtype, "matmul: dtypes differ");
-  p.a_batched = p.a.numel() == p.batch * p.m * p.k && p.batch > 1;
-  p.b_batched = p.b.numel() == p.batch * p.k * p.n && p.batch > 1;
-  MIXT_CHECK((p.a_batched || p.a.numel() == p.m * p.k) && (p.b_batched || p.b.numel() == p.k * p.n) &&
-                 p.c.numel() == p.batch * p.m * p.n,
+  p.a_batched = p.a.numel() == checked_mul("matmul", p.batch, p.m, p.k) && p.batch > 1;
+  p.b_batched = p.b.numel() == checked_mul("matmul", p.batch, p.k, p.n) && p.batch > 1;
+  MIXT_CHECK((p.a_batched || p.a.numel() == checked_mul("matmul", p.m, p.k)) && (p.b_batched || p.b.numel() == checked_mul("matmul", p.k, p.n)) &&
+                 p.c.numel() == checked_mul("matmul", p.batch, p.m, p.n),
              "matmul: sizes do not match");
   common_backend("matmul", {&a, &b, &c}).submit("matmul", [=](const Stream& s) { MIXT_CALL(s, matmul, p); });
   return info.Env().Undefined();
@@ -68,6 +72,7 @@ MIXT_ENTRY(assert_finite) {
   auto& x = TensorHandle::arg(info, 0, "x");
   std::string name = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "tensor";
   TensorView vx = x.view();
+  want_float("assertFinite", "x", vx);
   std::string op = "assertFinite(" + name + ")";
   x.backend().submit(op.c_str(), [=](const Stream& s) { MIXT_CALL(s, assert_finite, vx); });
   return info.Env().Undefined();

@@ -73,16 +73,20 @@ Napi::Value TensorHandle::nbytes(const Napi::CallbackInfo& info) {
 
 // view(shape, elementOffset[, dtype]): a tensor sharing this storage.
 Napi::Value TensorHandle::make_view(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value { return make_view_checked(info); });
+}
+
+Napi::Value TensorHandle::make_view_checked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed()) throw_js(env, "ERR_DISPOSED", "view: tensor was disposed");
   auto shape = shape_arg(info, 0, "shape");
   double off = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
   DType dt = info.Length() > 2 && !info[2].IsUndefined() ? dtype_arg(info, 2, "dtype") : dtype_;
   if (off < 0 || off != std::floor(off)) throw_js(env, "ERR_INVALID_ARG", "view: offset must be a non-negative integer");
-  int64_t numel = 1;
-  for (auto d : shape) numel *= d;
+  int64_t numel = shape_numel(shape, "view");
+  if (off > double(kMaxElements)) throw_js(env, "ERR_INVALID_ARG", "view: offset out of range");
   size_t begin = offset_ + size_t(off) * dtype_size(dt);
-  if (begin + size_t(numel) * dtype_size(dt) > storage_->bytes)
+  if (begin > storage_->bytes || size_t(numel) * dtype_size(dt) > storage_->bytes - begin)
     throw_js(env, "ERR_INVALID_ARG", "view: the view reaches past the end of the storage");
   return create(env, storage_, begin, dt, shape);
 }
@@ -105,6 +109,16 @@ Napi::Value TensorHandle::read(const Napi::CallbackInfo& info) {
   });
 }
 
+int64_t shape_numel(const std::vector<int64_t>& shape, const char* name) {
+  for (int64_t d : shape)
+    if (d == 0) return 0;  // an empty tensor, whatever the other sizes
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
+      throw Error("ERR_INVALID_ARG", std::string(name) + ": the element count exceeds the limit of 2^46");
+  return n;
+}
+
 std::vector<int64_t> shape_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   Napi::Env env = info.Env();
   if (!info[i].IsArray()) throw_js(env, "ERR_INVALID_ARG", std::string(name) + ": expected an array of sizes");
@@ -119,6 +133,7 @@ std::vector<int64_t> shape_arg(const Napi::CallbackInfo& info, size_t i, const c
       throw_js(env, "ERR_INVALID_ARG", std::string(name) + ": sizes must be non-negative integers");
     shape[k] = int64_t(d);
   }
+  shape_numel(shape, name);
   return shape;
 }
 

@@ -39,6 +39,7 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
  private:
   Napi::Value dispose(const Napi::CallbackInfo& info);
   Napi::Value make_view(const Napi::CallbackInfo& info);
+  Napi::Value make_view_checked(const Napi::CallbackInfo& info);
   Napi::Value read(const Napi::CallbackInfo& info);
   Napi::Value nbytes(const Napi::CallbackInfo& info);
   void release();
@@ -49,6 +50,8 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   std::vector<int64_t> shape_;
 };
 
+// The element count of a shape; throws ERR_INVALID_ARG past kMaxElements (checked, never wraps).
+int64_t shape_numel(const std::vector<int64_t>& shape, const char* name);
 std::vector<int64_t> shape_arg(const Napi::CallbackInfo& info, size_t i, const char* name);
 DType dtype_arg(const Napi::CallbackInfo& info, size_t i, const char* name);
 

@@ -18,9 +18,8 @@ namespace mixt {
 namespace {
 
 Napi::Object new_storage_handle(Napi::Env env, int device, DType dtype, const std::vector<int64_t>& shape) {
-  int64_t numel = 1;
-  for (auto d : shape) numel *= d;
-  if (numel > (int64_t(1) << 46)) throw Error("ERR_INVALID_ARG", "tensor too large");
+  int64_t numel = shape_numel(shape, "shape");
+  if (device >= 0 && dtype == DType::F64) throw Error("ERR_INVALID_ARG", "dtype: f64 tensors live on the CPU only");
   auto backend = Context::of(env).backend(device);
   auto storage = std::make_shared<Storage>(backend, size_t(numel) * dtype_size(dtype));
   return TensorHandle::create(env, storage, 0, dtype, shape);

@@ -190,10 +190,11 @@ void segment_ids(const Stream&, const TensorView& cu, const TensorView& out) {
   int32_t* o = out.ptr<int32_t>();
   const int64_t docs = cu.numel() - 1, T = out.numel();
   if (c[0] != 0 || c[docs] != T) throw Error("ERR_BAD_DATA", "cu_seqlens must start at 0 and end at the token count " + std::to_string(T));
-  for (int64_t d = 0; d < docs; d++) {
-    if (c[d + 1] < c[d]) throw Error("ERR_BAD_DATA", "cu_seqlens decreases at " + std::to_string(d + 1));
+  // every boundary checked before any write: a value past T would otherwise write outside `out`
+  for (int64_t d = 0; d < docs; d++)
+    if (c[d + 1] < c[d] || c[d + 1] > T) throw Error("ERR_BAD_DATA", "cu_seqlens decreases or passes the token count at " + std::to_string(d + 1));
+  for (int64_t d = 0; d < docs; d++)
     for (int64_t i = c[d]; i < c[d + 1]; i++) o[i] = int32_t(d);
-  }
 }
 
 }  // namespace mixt::cpu

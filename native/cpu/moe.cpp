@@ -67,6 +67,10 @@ void router_backward(const Stream&, const RouterArgs& a, const TensorView& probs
                      const TensorView& gates, const TensorView& dgates, const TensorView& dprobs, double z, const TensorView& dlogits) {
   const int64_t E = a.experts, K = a.k;
   const int32_t* ex = experts.ptr<int32_t>();
+  // chosen experts index probs and dprobs: a value outside [0, E) is bad data, never an address
+  for (int64_t i = 0; i < a.tokens * K; i++)
+    if (ex[i] < 0 || ex[i] >= E)
+      throw Error("ERR_BAD_DATA", "expert " + std::to_string(ex[i]) + " at " + std::to_string(i) + " is outside [0, " + std::to_string(E) + ")");
   parallel_for(a.tokens, 16, [&](int64_t t0, int64_t t1) {
     std::vector<double> dp(static_cast<size_t>(E));
     for (int64_t t = t0; t < t1; t++) {
@@ -131,17 +135,32 @@ void slot_tokens(const Stream&, const TensorView& slots, int64_t k, const Tensor
   const int32_t* sl = slots.ptr<int32_t>();
   const int32_t* ex = experts.data ? experts.ptr<int32_t>() : nullptr;
   int32_t* tk = tokens.ptr<int32_t>();
+  const int64_t n_ex = experts.data ? experts.numel() : 0;
+  int64_t bad = -1;
   for (int64_t i = 0; i < slots.numel(); i++) {
     int32_t a = sl[i];
+    if (ex && a >= n_ex) {  // an assignment with no expert entry: bad data
+      if (bad < 0) bad = i;
+      tk[i] = -1;
+      continue;
+    }
     tk[i] = a < 0 || (ex && noop >= 0 && ex[a] == noop) ? -1 : int32_t(a / k);
   }
+  if (bad >= 0)
+    throw Error("ERR_BAD_DATA", "slot " + std::to_string(bad) + " holds assignment " + std::to_string(sl[bad]) + ", outside the " +
+                                    std::to_string(n_ex) + " expert entries");
 }
 
 void capacity_slots(const Stream&, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& slots) {
   const int32_t* p = perm.ptr<int32_t>();
   const int32_t* off = offsets.ptr<int32_t>();
   int32_t* out = slots.ptr<int32_t>();
-  const int64_t E = offsets.numel() - 1;
+  const int64_t E = offsets.numel() - 1, n = perm.numel();
+  // offsets index perm: they must rise from >= 0 to at most its length, checked before any read
+  for (int64_t e = 0; e <= E; e++)
+    if (off[e] < 0 || off[e] > n || (e > 0 && off[e] < off[e - 1]))
+      throw Error("ERR_BAD_DATA", "group offsets must rise from 0 to at most " + std::to_string(n) + " (offsets[" + std::to_string(e) +
+                                      "] = " + std::to_string(off[e]) + ")");
   for (int64_t e = 0; e < E; e++)
     for (int64_t j = 0; j < capacity; j++) {
       int64_t at = off[e] + j;

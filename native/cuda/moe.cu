@@ -122,10 +122,18 @@ __global__ void router_topk_kernel(const float* logits, int64_t T, int E, int K,
 
 __global__ void router_backward_kernel(const float* logits, const float* probs, const float* lse, const int32_t* experts, const float* gates,
                                        const float* dgates, const float* dprobs, int64_t T, int E, int K, GateKind gate, bool renorm, float z,
-                                       float* dlogits) {
+                                       float* dlogits, int* flag, int tag) {
   int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
   int lane = threadIdx.x % 32;
   for (int64_t t = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32; t < T; t += warps) {
+    // a chosen expert outside [0, E) is bad data: reported, and the token's gradient left at zero
+    bool bad = false;
+    for (int j = 0; j < K; j++) bad |= experts[t * K + j] < 0 || experts[t * K + j] >= E;
+    if (bad) {
+      if (lane == 0) report_fault(flag, tag, kFaultIndexRange);
+      for (int e = lane; e < E; e += 32) dlogits[t * E + e] = 0.f;
+      continue;
+    }
     // the gate part of dprobs, per chosen expert: dg (or (dg - <dg, g>) / sum when renormalised)
     float sum = 0.f, gdot = 0.f;
     if (dgates) {
@@ -172,18 +180,31 @@ __global__ void row_dot_kernel(const T* a, const T* b, int64_t R, int64_t C, flo
   }
 }
 
-__global__ void slot_tokens_kernel(const int32_t* slots, int64_t n, int64_t k, const int32_t* experts, int64_t noop, int32_t* tokens) {
+__global__ void slot_tokens_kernel(const int32_t* slots, int64_t n, int64_t k, const int32_t* experts, int64_t n_experts, int64_t noop,
+                                   int32_t* tokens, int* flag, int tag) {
   MIXT_GRID_STRIDE(i, n) {
     int32_t a = slots[i];
+    if (experts && a >= n_experts) {  // an assignment with no expert entry
+      report_fault(flag, tag, kFaultIndexRange);
+      tokens[i] = -1;
+      continue;
+    }
     tokens[i] = a < 0 || (experts && noop >= 0 && experts[a] == noop) ? -1 : int32_t(a / k);
   }
 }
 
-__global__ void capacity_slots_kernel(const int32_t* perm, const int32_t* offsets, int64_t E, int64_t C, int32_t* slots) {
+__global__ void capacity_slots_kernel(const int32_t* perm, int64_t n, const int32_t* offsets, int64_t E, int64_t C, int32_t* slots, int* flag,
+                                      int tag) {
   MIXT_GRID_STRIDE(i, E * C) {
     int64_t e = i / C, j = i % C;
-    int64_t at = offsets[e] + j;
-    slots[i] = at < offsets[e + 1] ? perm[at] : -1;
+    int64_t lo = offsets[e], hi = offsets[e + 1];
+    if (lo < 0 || hi < lo || hi > n) {  // offsets index perm: out of order or past its end is bad data
+      if (j == 0) report_fault(flag, tag, kFaultBadOffsets);
+      slots[i] = -1;
+      continue;
+    }
+    int64_t at = lo + j;
+    slots[i] = at < hi ? perm[at] : -1;
   }
 }
 
@@ -222,7 +243,7 @@ void router_backward(const Stream& s, const RouterArgs& a, const TensorView& pro
       static_cast<const float*>(a.logits.data), static_cast<const float*>(probs.data), static_cast<const float*>(lse.data),
       static_cast<const int32_t*>(experts.data), static_cast<const float*>(gates.data), static_cast<const float*>(dgates.data),
       static_cast<const float*>(dprobs.data), a.tokens, int(a.experts), int(a.k), a.gate, a.renormalize, float(z),
-      static_cast<float*>(dlogits.data));
+      static_cast<float*>(dlogits.data), s.error_flag, s.op_tag);
 }
 
 void row_scale(const Stream& s, const TensorView& x, const TensorView& w, const TensorView& y) {
@@ -249,14 +270,16 @@ void slot_tokens(const Stream& s, const TensorView& slots, int64_t k, const Tens
   int64_t n = slots.numel();
   if (!n) return;
   slot_tokens_kernel<<<grid_for(n), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(slots.data), n, k,
-                                                            static_cast<const int32_t*>(experts.data), noop, static_cast<int32_t*>(tokens.data));
+                                                            static_cast<const int32_t*>(experts.data), experts.data ? experts.numel() : 0, noop,
+                                                            static_cast<int32_t*>(tokens.data), s.error_flag, s.op_tag);
 }
 
 void capacity_slots(const Stream& s, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& slots) {
   int64_t E = offsets.numel() - 1;
   if (E * capacity == 0) return;
-  capacity_slots_kernel<<<grid_for(E * capacity), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(perm.data), static_cast<const int32_t*>(offsets.data),
-                                                                          E, capacity, static_cast<int32_t*>(slots.data));
+  capacity_slots_kernel<<<grid_for(E * capacity), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(perm.data), perm.numel(),
+                                                                          static_cast<const int32_t*>(offsets.data), E, capacity,
+                                                                          static_cast<int32_t*>(slots.data), s.error_flag, s.op_tag);
 }
 
 void choice_gate_index(const Stream& s, const TensorView& chosen, int64_t experts, const TensorView& out) {

@@ -51,6 +51,9 @@ struct Error : std::runtime_error {
   } while (0)
 
 constexpr int kMaxDims = 8;
+// The most elements a tensor may have (2^46: 512 TiB of f64). Every shape entering the addon is
+// checked against it in overflow-free 64-bit arithmetic, so numel() of any live tensor is exact.
+constexpr int64_t kMaxElements = int64_t(1) << 46;
 
 // A contiguous tensor as a kernel sees it. Cheap to copy into queued closures.
 struct TensorView {
@@ -68,8 +71,13 @@ struct TensorView {
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype); }
   template <typename T>
   T* ptr() const { return static_cast<T*>(data); }
-  // Rows x cols view of the last axis against all others.
-  int64_t rows() const { return ndim == 0 ? 1 : numel() / shape[ndim - 1]; }
+  // Rows x cols view of the last axis against all others. The product of the leading axes, not
+  // numel / cols: a last axis of size 0 is valid (rows of nothing) and must not divide by zero.
+  int64_t rows() const {
+    int64_t n = 1;
+    for (int i = 0; i + 1 < ndim; i++) n *= shape[i];
+    return n;
+  }
   int64_t cols() const { return ndim == 0 ? 1 : shape[ndim - 1]; }
 };
 
