@@ -95,7 +95,8 @@ export interface DeviceChoice {
 
 // Resolves a device spec. `auto` (the default, or MIXT_DEVICE) never fails: it returns the choice
 // and why. An explicit `cuda` where CUDA is unusable throws ERR_NO_CUDA naming the reason.
-export function chooseDevice(spec?: DeviceSpec | string, fn = 'device'): DeviceChoice {
+export function chooseDevice(spec?: DeviceSpec | string, caller: unknown = 'device'): DeviceChoice {
+  const fn = typeof caller === 'string' && caller ? caller : 'chooseDevice'; // the caller's name, in errors
   const s = spec ?? process.env.MIXT_DEVICE ?? 'auto';
   if (s instanceof Device) return { device: s, reason: 'given' };
   if (typeof s !== 'string') throw typeError(fn, 'device', "'auto', 'cpu', 'cuda' or 'cuda:N'", s);

@@ -21,15 +21,23 @@ export type MixtErrorCode =
 export class MixtError extends Error {
   readonly code: MixtErrorCode;
   constructor(message: string, code: MixtErrorCode = 'ERR_NATIVE') {
-    super(message);
+    super(typeof message === 'string' ? message : safeString(message));
     this.name = 'MixtError';
-    this.code = code;
+    this.code = typeof code === 'string' ? code : 'ERR_NATIVE';
+  }
+}
+
+function safeString(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return 'an unprintable message';
   }
 }
 
 export class DisposedError extends MixtError {
   constructor(what: string) {
-    super(`${what}: the tensor was disposed`, 'ERR_DISPOSED');
+    super(`${safeString(what)}: the tensor was disposed`, 'ERR_DISPOSED');
     this.name = 'DisposedError';
   }
 }

@@ -2,6 +2,7 @@
 // [offset, offset + ceil(n/4)) and advances the offset, on any device, so the same seed gives the
 // same numbers on CPU and CUDA. The state is two integers: checkpoints save and restore it.
 import { checkNumber } from './check';
+import { typeError } from './errors';
 
 export interface GeneratorState {
   seed: number;
@@ -15,23 +16,31 @@ export class Generator {
   constructor(seed = 0) {
     this.#seed = checkNumber('Generator', 'seed', seed, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
   }
+  // Members used on something that is not a Generator throw a TypeError naming the member.
+  static #own(g: unknown, member: string): Generator {
+    if (typeof g !== 'object' || g === null || !(#seed in g)) throw typeError(`Generator.${member}`, 'this', 'a Generator', g);
+    return g as Generator;
+  }
   get seed(): number {
-    return this.#seed;
+    return Generator.#own(this, 'seed').#seed;
   }
   get offset(): number {
-    return this.#offset;
+    return Generator.#own(this, 'offset').#offset;
   }
   // Claims the blocks for n values; returns the offset to fill from.
   take(n: number): number {
+    Generator.#own(this, 'take');
     checkNumber('Generator.take', 'n', n, { integer: true, min: 0 });
     const at = this.#offset;
     this.#offset += Math.ceil(n / 4);
     return at;
   }
   state(): GeneratorState {
+    Generator.#own(this, 'state');
     return { seed: this.#seed, offset: this.#offset };
   }
   setState(s: GeneratorState): void {
+    Generator.#own(this, 'setState');
     this.#seed = checkNumber('Generator.setState', 'seed', s?.seed, { integer: true, min: 0 });
     this.#offset = checkNumber('Generator.setState', 'offset', s?.offset, { integer: true, min: 0 });
   }

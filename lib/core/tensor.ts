@@ -45,23 +45,33 @@ export class Tensor {
     return typeof v === 'object' && v !== null && #handle in v;
   }
 
+  // Methods called on something that is not a Tensor (a Proxy of one, another `this`) throw a
+  // TypeError naming the method, never the engine's raw private-field error.
+  static #own(t: unknown, method: string): void {
+    if (!Tensor.isTensor(t)) throw typeError(`Tensor.${method}`, 'this', 'a Tensor', t);
+  }
+
   static empty(shape: readonly number[], dtype: DType, device: Device): Tensor {
     return new Tensor(native().empty(device.id, dtypeCode[dtype], [...shape]), shape, dtype, device);
   }
 
   // The native handle; throws DisposedError once disposed. `what` names the caller in the error.
   handle(what = 'tensor'): NativeHandle {
+    Tensor.#own(this, 'handle');
     if (!this.#handle) throw new DisposedError(`${what}${this.name ? ` (${this.name})` : ''}`);
     return this.#handle;
   }
 
   get disposed(): boolean {
+    Tensor.#own(this, 'disposed');
     return this.#handle === null;
   }
   get ndim(): number {
+    Tensor.#own(this, 'ndim');
     return this.shape.length;
   }
   get numel(): number {
+    Tensor.#own(this, 'numel');
     let n = 1;
     for (const d of this.shape) n *= d;
     return n;
@@ -71,6 +81,7 @@ export class Tensor {
   }
 
   describe(): string {
+    Tensor.#own(this, 'describe');
     const state = this.disposed ? ', disposed' : '';
     return `Tensor(${this.name ? this.name + ' ' : ''}[${this.shape.join(', ')}] ${this.dtype} on ${this.device}${state})`;
   }
@@ -79,6 +90,7 @@ export class Tensor {
   }
 
   dispose(): void {
+    Tensor.#own(this, 'dispose');
     const h = this.#handle;
     if (!h) return;
     this.#handle = null;
@@ -91,12 +103,14 @@ export class Tensor {
 
   // A tensor of another shape with the same elements, sharing storage (dispose each view).
   reshape(shape: readonly number[]): Tensor {
+    Tensor.#own(this, 'reshape');
     const s = resolveShape('reshape', shape, this.numel);
     return new Tensor(this.handle('reshape').view(s, 0), s, this.dtype, this.device);
   }
 
   // Rows [start, end) along the first axis, sharing storage.
   slice(start: number, end: number): Tensor {
+    Tensor.#own(this, 'slice');
     if (this.ndim === 0) throw rangeError('slice', 'this', 'a tensor with at least one axis', this);
     const n = this.shape[0];
     if (!Number.isInteger(start) || start < 0 || start > n) throw rangeError('slice', 'start', `an integer in [0, ${n}]`, start);
@@ -108,6 +122,7 @@ export class Tensor {
 
   // A copy on another device (ordered after pending work on both).
   to(device: DeviceSpec | string): Tensor {
+    Tensor.#own(this, 'to');
     const dev = chooseDevice(device, 'Tensor.to').device;
     const h = this.handle('Tensor.to');
     if (dev.isCuda && this.dtype === 'f64') throw typeError('Tensor.to', 'device', 'cpu for an f64 tensor (f64 is CPU-only)', String(dev));
@@ -117,17 +132,20 @@ export class Tensor {
   }
 
   clone(): Tensor {
+    Tensor.#own(this, 'clone');
     return this.to(this.device);
   }
 
   // The values, after all queued work that writes this tensor. bf16 reads as float32.
   async toArray(): Promise<HostArray> {
+    Tensor.#own(this, 'toArray');
     const buf = await this.handle('toArray').read();
     return hostArrayOf(this.dtype, buf);
   }
 
   // The single value of a one-element tensor.
   async item(): Promise<number> {
+    Tensor.#own(this, 'item');
     if (this.numel !== 1) throw rangeError('item', 'this', 'a tensor with exactly one element', this);
     return (await this.toArray())[0];
   }
