@@ -6,7 +6,7 @@
 // (loading the library and querying CUDA, where a broken driver or binary would kill the process).
 // A crash there becomes a MixtError (ERR_NATIVE_LOAD) here instead of a segfault of the service.
 // The verdict is cached per binary (path, size, mtime, Node ABI) in the temp directory.
-// MIXT_SKIP_LOAD_CHECK=1 skips the child.
+// MIXT_SKIP_LOAD_CHECK=1 skips the child. MIXT_ADDON=<file.node> loads that binary instead.
 import { spawnSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -37,6 +37,8 @@ function loadError(why: string): MixtError {
 
 // The binary node-gyp-build would load, without loading it.
 export function binaryPath(): string {
+  // MIXT_ADDON: an explicit binary (a sanitizer or debug build: npm run test:sanitize)
+  if (process.env.MIXT_ADDON) return path.resolve(process.env.MIXT_ADDON);
   const ngb = nodeGypBuild();
   const resolve = ngb.resolve ?? ngb.path;
   if (!resolve) throw loadError('node-gyp-build cannot resolve paths');

@@ -1,5 +1,6 @@
 // Reductions along one axis (or all elements when axis is omitted).
 import { checkBool, checkFloat, checkNumber, checkObject, checkOneOf } from '../core/check';
+import { typeError } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 
@@ -48,5 +49,6 @@ export const sumSquares = (x: Tensor, opts?: ReduceOptions): Tensor => reduce('s
 // next read or sync() rejects with ERR_NON_FINITE naming `name`.
 export function assertFinite(x: Tensor, name?: string): void {
   checkFloat('assertFinite', 'x', x);
-  native().assertFinite(x.handle(), String(name ?? x.name ?? 'tensor'));
+  if (name !== undefined && typeof name !== 'string') throw typeError('assertFinite', 'name', 'a string', name);
+  native().assertFinite(x.handle(), name ?? x.name ?? 'tensor');
 }
