@@ -2,7 +2,7 @@
 // RoPE; doc ids from cu_seqlens. Visibility: same document (docIds), and, when causal,
 // positions[j] <= positions[i] or both in the same image span (spanIds >= 0, bidirectional).
 import { checkBool, checkFloat, checkNumber, checkTensor, sameDevice, sameDtype, checkObject } from '../core/check';
-import { rangeError, shown } from '../core/errors';
+import { rangeError, shown, typeError } from '../core/errors';
 import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 
@@ -15,7 +15,8 @@ export interface AttentionMask {
 
 const statDtype = (t: Tensor) => (t.dtype === 'f64' ? 'f64' : 'f32');
 
-function checkQKV(fn: string, q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale: number | undefined): number {
+// Checks q, k, v and the mask; returns the scale and the mask as read once (the copy is what is used).
+function checkQKV(fn: string, q: Tensor, k: Tensor, v: Tensor, given: AttentionMask, scale: number | undefined): { scale: number; mask: AttentionMask } {
   checkFloat(fn, 'q', q, { ndim: 3 });
   const [T, Hq, D] = q.shape;
   checkFloat(fn, 'k', k, { ndim: 3, shape: [T, null, D] });
@@ -24,18 +25,20 @@ function checkQKV(fn: string, q: Tensor, k: Tensor, v: Tensor, mask: AttentionMa
   sameDevice(fn, { q, k, v });
   if (Hq % k.shape[1] !== 0) throw rangeError(fn, 'k', `a head count dividing ${Hq} (GQA)`, shown(`shape [${k.shape.join(', ')}]`));
   if (q.device.isCuda && D !== 64 && D !== 128 && D > 128) throw rangeError(fn, 'q', 'head dim <= 128 on CUDA', shown(`head dim ${D}`));
-  if (typeof mask !== 'object' || mask === null) throw rangeError(fn, 'mask', 'an AttentionMask object', mask);
+  if (typeof given !== 'object' || given === null) throw typeError(fn, 'mask', 'an AttentionMask object', given);
+  const mask = checkObject(fn, 'mask', given, ['causal', 'docIds', 'spanIds', 'positions']) as unknown as AttentionMask;
   checkBool(fn, 'mask.causal', mask.causal);
   for (const key of ['docIds', 'spanIds', 'positions'] as const) {
     const t = mask[key];
     if (t !== undefined) checkTensor(fn, `mask.${key}`, t, { dtype: 'i32', shape: [T], device: q.device });
   }
-  return scale === undefined ? 1 / Math.sqrt(D) : checkNumber(fn, 'options.scale', scale);
+  return { scale: scale === undefined ? 1 / Math.sqrt(D) : checkNumber(fn, 'options.scale', scale), mask };
 }
 
 export function attention(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, opts: { scale?: number } = {}): { out: Tensor; lse: Tensor } {
   opts = checkObject('attention', 'options', opts, ['scale']) as typeof opts;
-  const scale = checkQKV('attention', q, k, v, mask, opts.scale);
+  const { scale, mask: m } = checkQKV('attention', q, k, v, mask, opts.scale);
+  mask = m;
   const [T, Hq] = q.shape;
   const out = Tensor.empty(q.shape, q.dtype, q.device);
   const lse = Tensor.empty([Hq, T], statDtype(q), q.device);
@@ -49,7 +52,8 @@ export function attentionBackward(
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   opts = checkObject('attentionBackward', 'options', opts, ['scale']) as typeof opts;
   const fn = 'attentionBackward';
-  const scale = checkQKV(fn, q, k, v, mask, opts.scale);
+  const { scale, mask: m } = checkQKV(fn, q, k, v, mask, opts.scale);
+  mask = m;
   checkTensor(fn, 'out', out, { dtype: q.dtype, shape: [...q.shape], device: q.device });
   checkTensor(fn, 'dOut', dOut, { dtype: q.dtype, shape: [...q.shape], device: q.device });
   checkTensor(fn, 'lse', lse, { dtype: statDtype(q), shape: [q.shape[1], q.shape[0]], device: q.device });
