@@ -151,7 +151,8 @@ export class Tensor {
   }
 }
 
-// The most elements a tensor may have (the native limit, 2^46: 512 TiB of f64).
+// The most elements a tensor may have (the native limit, 2^46: 512 TiB of f64), as the product of its
+// non-zero sizes (so that no partial product of sizes, such as the rows of an empty last axis, is huge).
 export const MAX_ELEMENTS = 2 ** 46;
 
 // Checks a shape argument: an array of at most 8 non-negative integers whose product is at most
@@ -173,11 +174,11 @@ export function resolveShape(fn: string, shape: unknown, numel?: number): number
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       throw typeError(fn, 'shape', 'non-negative integer sizes', out);
     }
-    known *= d;
+    if (d !== 0) known *= d;
   }
-  // any zero makes the product 0; otherwise each partial product only grows, so `known` (a double)
-  // is past the limit exactly when the true product is
-  if (known > MAX_ELEMENTS) throw rangeError(fn, 'shape', `at most 2^46 elements in all`, out);
+  // each partial product only grows, so `known` (a double) is past the limit exactly when the true one is
+  if (known > MAX_ELEMENTS) throw rangeError(fn, 'shape', `at most 2^46 elements in all (counting non-zero sizes)`, out);
+  if (out.includes(0)) known = 0;
   if (inferAt >= 0) {
     if (known === 0 || numel! % known !== 0) throw rangeError(fn, 'shape', `a shape with ${numel} elements`, out);
     out[inferAt] = numel! / known;

@@ -110,13 +110,16 @@ Napi::Value TensorHandle::read(const Napi::CallbackInfo& info) {
 }
 
 int64_t shape_numel(const std::vector<int64_t>& shape, const char* name) {
-  for (int64_t d : shape)
-    if (d == 0) return 0;  // an empty tensor, whatever the other sizes
+  // the product of the non-zero sizes is bounded, so that no partial product (rows of an empty
+  // last axis included) can overflow anywhere later
   int64_t n = 1;
-  for (int64_t d : shape)
-    if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
+  bool empty = false;
+  for (int64_t d : shape) {
+    if (d == 0) empty = true;
+    else if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
       throw Error("ERR_INVALID_ARG", std::string(name) + ": the element count exceeds the limit of 2^46");
-  return n;
+  }
+  return empty ? 0 : n;
 }
 
 std::vector<int64_t> shape_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {

@@ -51,8 +51,9 @@ struct Error : std::runtime_error {
   } while (0)
 
 constexpr int kMaxDims = 8;
-// The most elements a tensor may have (2^46: 512 TiB of f64). Every shape entering the addon is
-// checked against it in overflow-free 64-bit arithmetic, so numel() of any live tensor is exact.
+// The most elements a tensor may have (2^46: 512 TiB of f64), as the product of its non-zero sizes.
+// Every shape entering the addon is checked against it in overflow-free 64-bit arithmetic, so no
+// product of a live tensor's sizes (numel, rows) can overflow.
 constexpr int64_t kMaxElements = int64_t(1) << 46;
 
 // A contiguous tensor as a kernel sees it. Cheap to copy into queued closures.
@@ -62,20 +63,22 @@ struct TensorView {
   int ndim = 0;
   int64_t shape[kMaxDims] = {0};
 
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-  }
+  // Element count. Shapes are checked at creation (at most kMaxElements unless a size is 0), so the
+  // product of non-zero sizes never overflows; a 0 anywhere makes the count 0 before any product.
+  int64_t numel() const { return leading(ndim); }
   int64_t dim(int i) const { return shape[i < 0 ? i + ndim : i]; }
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype); }
   template <typename T>
   T* ptr() const { return static_cast<T*>(data); }
   // Rows x cols view of the last axis against all others. The product of the leading axes, not
   // numel / cols: a last axis of size 0 is valid (rows of nothing) and must not divide by zero.
-  int64_t rows() const {
+  int64_t rows() const { return ndim == 0 ? 1 : leading(ndim - 1); }
+  // The product of the first k sizes (0 if any of them is 0).
+  int64_t leading(int k) const {
+    for (int i = 0; i < k; i++)
+      if (shape[i] == 0) return 0;
     int64_t n = 1;
-    for (int i = 0; i + 1 < ndim; i++) n *= shape[i];
+    for (int i = 0; i < k; i++) n *= shape[i];
     return n;
   }
   int64_t cols() const { return ndim == 0 ? 1 : shape[ndim - 1]; }
