@@ -58,10 +58,11 @@ class CpuBackend : public Backend {
       worker_.join();
   }
 
-  void submit(const char* op, std::function<void(const Stream&)> fn) override {
+  void submit(const char* op, std::function<void(const Stream&)> fn) override { push(op, std::move(fn), false); }
+
+  void cancel_pending() override {
     std::lock_guard<std::mutex> g(mu_);
-    queue_.push_back({op, std::move(fn)});
-    enqueued_++;
+    cancelled_ = true;
     cv_.notify_all();
   }
 
@@ -119,40 +120,63 @@ class CpuBackend : public Backend {
     return p;
   }
   void raw_free_ordered(void* ptr) override {
-    submit("free", [ptr](const Stream&) { std::free(ptr); });
+    push("free", [ptr](const Stream&) { std::free(ptr); }, true);
   }
 
  private:
   struct Item {
     std::string op;
     std::function<void(const Stream&)> fn;
+    bool runs_when_cancelled;  // frees: memory goes back even while the environment is torn down
   };
+
+  void push(const char* op, std::function<void(const Stream&)> fn, bool runs_when_cancelled) {
+    std::lock_guard<std::mutex> g(mu_);
+    queue_.push_back({op, std::move(fn), runs_when_cancelled});
+    enqueued_++;
+    cv_.notify_all();
+  }
+
+  // Runs one item; returns the error it raised as (code, message), empty when none. Never throws:
+  // an exception escaping this thread would abort the process.
+  static std::pair<std::string, std::string> run_item(Item& item, const Stream& s) noexcept {
+    try {
+      try {
+        item.fn(s);
+        return {};
+      } catch (const Error& e) {
+        return {e.code, item.op + ": " + e.what()};
+      } catch (const std::bad_alloc&) {
+        return {"ERR_OOM", item.op + ": out of host memory"};
+      } catch (const std::exception& e) {
+        return {"ERR_NATIVE", item.op + ": " + e.what()};
+      } catch (...) {
+        return {"ERR_NATIVE", item.op + ": unknown native exception"};
+      }
+    } catch (...) {  // building the message itself ran out of memory
+      return {"ERR_OOM", "out of host memory"};
+    }
+  }
 
   void loop() {
     Stream s;
     s.device = -1;
     for (;;) {
       Item item;
+      bool skip;
       {
         std::unique_lock<std::mutex> g(mu_);
         cv_.wait(g, [&] { return stop_ || !queue_.empty(); });
         if (queue_.empty()) return;
         item = std::move(queue_.front());
         queue_.pop_front();
+        skip = cancelled_ && !item.runs_when_cancelled;
       }
-      std::string code, msg;
-      try {
-        item.fn(s);
-      } catch (const Error& e) {
-        code = e.code;
-        msg = item.op + ": " + e.what();
-      } catch (const std::bad_alloc&) {
-        code = "ERR_OOM";
-        msg = item.op + ": out of host memory";
-      } catch (const std::exception& e) {
-        code = "ERR_NATIVE";
-        msg = item.op + ": " + e.what();
-      }
+      std::pair<std::string, std::string> err;
+      if (skip) err = {"ERR_CANCELLED", item.op + ": cancelled, the environment is shutting down"};
+      else err = run_item(item, s);
+      const std::string& code = err.first;
+      const std::string& msg = err.second;
       item.fn = nullptr;  // drop captures before signalling completion
       std::lock_guard<std::mutex> g(mu_);
       if (!code.empty() && error_code_.empty()) {
@@ -168,7 +192,7 @@ class CpuBackend : public Backend {
   std::condition_variable cv_, done_cv_;
   std::deque<Item> queue_;
   uint64_t enqueued_ = 0, completed_ = 0;
-  bool stop_ = false;
+  bool stop_ = false, cancelled_ = false;
   std::string error_code_, error_message_;
   std::thread worker_;
 };
