@@ -16,9 +16,10 @@ namespace {
 
 std::mutex budget_mu;
 
-std::string gib(int64_t bytes) {
+std::string human_bytes(int64_t bytes) {
   char buf[64];
-  snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(int64_t(1) << 30));
+  if (bytes >= (int64_t(1) << 30)) snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(int64_t(1) << 30));
+  else snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / double(int64_t(1) << 20));
   return buf;
 }
 
@@ -70,7 +71,7 @@ void MemoryBudget::reserve(size_t bytes, const std::string& what) {
   std::lock_guard<std::mutex> g(budget_mu);
   if (limit_ > 0 && (bytes > size_t(limit_) || used_ > limit_ - int64_t(bytes))) {
     throw Error(code_, "out of memory on " + name_ + ": " + what + " needs " + std::to_string(bytes) + " bytes (" +
-                           gib(int64_t(bytes)) + ") but " + gib(used_) + " of the " + gib(limit_) +
+                           human_bytes(int64_t(bytes)) + ") but " + human_bytes(used_) + " of the " + human_bytes(limit_) +
                            " budget is in use (set the limit with mixt.setMemoryLimit or " +
                            (name_ == "cpu" ? "MIXT_HOST_MEMORY_LIMIT" : "MIXT_CUDA_MEMORY_LIMIT") + ")");
   }
