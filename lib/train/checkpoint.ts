@@ -55,9 +55,30 @@ function fsyncDir(dir: string): void {
 
 const modalityNames = (m: Model) => m.cfg.modalities.map((x) => x.name);
 
+const STEP_DIR = /^step-(\d+)$/;
+const TEMP_ENTRY = /^(?:step-\d+|latest)\.tmp-(\d+)(?:-\d+)?$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// Temporary entries of saves killed before their rename (their process is gone) are removed.
+function removeStaleTemporaries(outDir: string): void {
+  for (const f of fs.readdirSync(outDir)) {
+    const m = TEMP_ENTRY.exec(f);
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) fs.rmSync(path.join(outDir, f), { recursive: true, force: true });
+  }
+}
+
 // Saves to <outDir>/step-<step>/ and points <outDir>/latest at it. Returns the directory.
 export async function saveCheckpoint(outDir: string, model: Model, opt: AdamW, train: TrainState): Promise<string> {
   fs.mkdirSync(outDir, { recursive: true });
+  removeStaleTemporaries(outDir);
   const names = modalityNames(model);
   const weights = encodeSafetensors(await exportParameters(model.parameters(), names), { format: 'mixt', kind: 'model' });
   const moments = new Map<string, StoredTensor>();
@@ -98,11 +119,37 @@ export interface LoadedCheckpoint {
   optimizer: Safetensors;
 }
 
-// Accepts a checkpoint directory or a run directory holding `latest`.
+// Accepts a checkpoint directory or a run directory: its `latest`, or, when `latest` is missing or
+// names nothing (a save killed before its first `latest`), the newest complete step-* directory
+// (a step directory exists only once renamed into place, complete).
 export function resolveCheckpoint(p: string): string {
   const latest = path.join(p, 'latest');
-  if (fs.existsSync(latest)) return path.join(p, fs.readFileSync(latest, 'utf8').trim());
-  return p;
+  if (fs.existsSync(latest)) {
+    const named = path.join(p, fs.readFileSync(latest, 'utf8').trim());
+    if (fs.existsSync(path.join(named, 'state.json'))) return named;
+  }
+  if (fs.existsSync(path.join(p, 'state.json')) || !fs.existsSync(p)) return p;
+  const steps = fs.readdirSync(p)
+    .filter((f) => STEP_DIR.test(f) && fs.existsSync(path.join(p, f, 'state.json')))
+    .sort((a, b) => Number(STEP_DIR.exec(b)![1]) - Number(STEP_DIR.exec(a)![1]));
+  return steps.length ? path.join(p, steps[0]) : p;
+}
+
+// Master weights and moments are f32 or f64, one dtype per file, and finite: a relabelled dtype or
+// NaN/Inf weights (which a valid sha256 does not rule out) are refused, naming the tensor.
+function validateStored(file: string, st: Safetensors, fail: (why: string) => never): void {
+  let dtype: string | undefined;
+  for (const [name, t] of st.tensors) {
+    if (t.dtype !== 'f32' && t.dtype !== 'f64') fail(`${file}: tensor ${name} has dtype ${t.dtype}, expected f32 or f64 (master weights)`);
+    if (dtype && t.dtype !== dtype) fail(`${file}: tensor ${name} has dtype ${t.dtype}, the file's other tensors are ${dtype}`);
+    dtype = t.dtype;
+    const values = t.dtype === 'f32'
+      ? new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4)
+      : new Float64Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 8);
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) fail(`${file}: tensor ${name} holds a non-finite value (${values[i]} at element ${i})`);
+    }
+  }
 }
 
 export function loadCheckpoint(p: string): LoadedCheckpoint {
@@ -127,13 +174,11 @@ export function loadCheckpoint(p: string): LoadedCheckpoint {
     if (state.files?.[name] !== sha256(b)) fail(`${name} is corrupted (sha256 mismatch)`);
     return b;
   };
-  return {
-    dir,
-    config: state.config,
-    train: state.train,
-    weights: decodeSafetensors(read('model.safetensors'), `${dir}/model.safetensors`),
-    optimizer: decodeSafetensors(read('optimizer.safetensors'), `${dir}/optimizer.safetensors`),
-  };
+  const weights = decodeSafetensors(read('model.safetensors'), `${dir}/model.safetensors`);
+  const optimizer = decodeSafetensors(read('optimizer.safetensors'), `${dir}/optimizer.safetensors`);
+  validateStored('model.safetensors', weights, fail);
+  validateStored('optimizer.safetensors', optimizer, fail);
+  return { dir, config: state.config, train: state.train, weights, optimizer };
 }
 
 // Puts loaded weights (and moments, when an optimiser is given) into place.
