@@ -9,7 +9,7 @@ import * as path from 'path';
 import { MixtError } from '../core/errors';
 import { ModelConfig } from '../model/config';
 import { Model } from '../model/model';
-import { Safetensors, StoredTensor, decodeSafetensors, encodeSafetensors } from '../model/safetensors';
+import { Safetensors, StoredTensor, decodeSafetensors, safetensorsParts } from '../model/safetensors';
 import { exportParameters, exportTensor, importParameters, tensorLoadable } from '../model/weights';
 import { LoaderState } from './data/loader';
 import { AdamW } from './optimizer';
@@ -42,6 +42,28 @@ function writeSynced(file: string, data: Buffer | string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+// Streams byte ranges into a new file and fsyncs it, off the JS thread (writes and fsync run on the
+// libuv pool); the sha256 is updated a slice at a time between writes, so no step blocks the event
+// loop for long. Returns the sha256.
+const WRITE_SLICE = 4 << 20;
+async function writeSyncedAsync(file: string, parts: readonly Uint8Array[]): Promise<string> {
+  const hash = createHash('sha256');
+  const fh = await fs.promises.open(file, 'w');
+  try {
+    for (const part of parts) {
+      for (let at = 0; at < part.length; at += WRITE_SLICE) {
+        const slice = part.subarray(at, Math.min(part.length, at + WRITE_SLICE));
+        hash.update(slice);
+        await fh.write(slice);
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return hash.digest('hex');
 }
 
 function fsyncDir(dir: string): void {
@@ -80,25 +102,21 @@ export async function saveCheckpoint(outDir: string, model: Model, opt: AdamW, t
   fs.mkdirSync(outDir, { recursive: true });
   removeStaleTemporaries(outDir);
   const names = modalityNames(model);
-  const weights = encodeSafetensors(await exportParameters(model.parameters(), names), { format: 'mixt', kind: 'model' });
+  const weights = safetensorsParts(await exportParameters(model.parameters(), names), { format: 'mixt', kind: 'model' });
   const moments = new Map<string, StoredTensor>();
   for (const p of opt.params) {
     await exportTensor(moments, `m.${p.name}`, opt.m.get(p)!, p.groups, names);
     await exportTensor(moments, `v.${p.name}`, opt.v.get(p)!, p.groups, names);
   }
-  const optim = encodeSafetensors(moments, { format: 'mixt', kind: 'adamw' });
+  const optim = safetensorsParts(moments, { format: 'mixt', kind: 'adamw' });
   const final = path.join(outDir, `step-${String(train.step).padStart(6, '0')}`);
   const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
   fs.mkdirSync(tmp);
-  writeSynced(path.join(tmp, 'model.safetensors'), weights);
-  writeSynced(path.join(tmp, 'optimizer.safetensors'), optim);
-  const state: StateFile = {
-    format: 'mixt-checkpoint',
-    version: 1,
-    config: model.cfg,
-    train,
-    files: { 'model.safetensors': sha256(weights), 'optimizer.safetensors': sha256(optim) },
+  const files = {
+    'model.safetensors': await writeSyncedAsync(path.join(tmp, 'model.safetensors'), weights),
+    'optimizer.safetensors': await writeSyncedAsync(path.join(tmp, 'optimizer.safetensors'), optim),
   };
+  const state: StateFile = { format: 'mixt-checkpoint', version: 1, config: model.cfg, train, files };
   writeSynced(path.join(tmp, 'state.json'), JSON.stringify(state, null, 1));
   fsyncDir(tmp);
   fs.rmSync(final, { recursive: true, force: true });
