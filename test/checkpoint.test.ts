@@ -8,7 +8,7 @@ import { Device } from '../lib/core/device';
 import { presetConfig } from '../lib/model/config';
 import { Model } from '../lib/model/model';
 import { decodeSafetensors, encodeSafetensors } from '../lib/model/safetensors';
-import { loadCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
+import { loadCheckpoint, loadCheckpointAsync, saveCheckpoint } from '../lib/train/checkpoint';
 import { SHAPES_VOCAB } from '../lib/train/data/shapes';
 import { AdamW } from '../lib/train/optimizer';
 
@@ -43,7 +43,9 @@ describe('checkpoint validation', () => {
       const dir = await saveCheckpoint(tmp(), model, opt, train(1));
       expect(() => loadCheckpoint(dir)).not.toThrow();
       tamper(dir, (t) => new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4).fill(bad, 3, 4));
-      expect(() => loadCheckpoint(dir)).toThrow(expect.objectContaining({ code: 'ERR_CHECKPOINT', message: expect.stringMatching(/layers\.0\.attn\.wq\.image.*non-finite.*element 3/) }));
+      const refused = expect.objectContaining({ code: 'ERR_CHECKPOINT', message: expect.stringMatching(/layers\.0\.attn\.wq\.image.*non-finite.*element 3/) });
+      expect(() => loadCheckpoint(dir)).toThrow(refused);
+      await expect(loadCheckpointAsync(dir)).rejects.toEqual(refused);
     }
   });
 
@@ -52,6 +54,19 @@ describe('checkpoint validation', () => {
     tamper(dir, (t) => (t.dtype = 'i32'));
     expect(() => loadCheckpoint(dir)).toThrow(expect.objectContaining({ code: 'ERR_CHECKPOINT', message: expect.stringMatching(/layers\.0\.attn\.wq\.image has dtype i32, expected f32 or f64/) }));
   });
+});
+
+test('loadCheckpointAsync reads what loadCheckpoint reads, and refuses a corrupted file the same way', async () => {
+  const dir = await saveCheckpoint(tmp(), model, opt, train(4));
+  const [a, b] = [loadCheckpoint(dir), await loadCheckpointAsync(dir)];
+  expect(b.train).toEqual(a.train);
+  expect([...b.weights.tensors.keys()]).toEqual([...a.weights.tensors.keys()]);
+  for (const [k, t] of a.optimizer.tensors) expect(Buffer.compare(Buffer.from(b.optimizer.tensors.get(k)!.data), Buffer.from(t.data))).toBe(0);
+  const f = path.join(dir, 'optimizer.safetensors');
+  const bytes = fs.readFileSync(f);
+  bytes[bytes.length - 1] ^= 1;
+  fs.writeFileSync(f, bytes);
+  await expect(loadCheckpointAsync(dir)).rejects.toThrow(/optimizer.safetensors is corrupted/);
 });
 
 describe('checkpoint directories', () => {

@@ -170,7 +170,8 @@ function validateStored(file: string, st: Safetensors, fail: (why: string) => ne
   }
 }
 
-export function loadCheckpoint(p: string): LoadedCheckpoint {
+// What both loaders share: the directory, its state.json checked, and how they fail.
+function openCheckpoint(p: string): { dir: string; state: StateFile; fail: (why: string) => never } {
   const dir = resolveCheckpoint(p);
   const fail = (why: string): never => {
     throw new MixtError(`checkpoint ${dir}: ${why}`, 'ERR_CHECKPOINT');
@@ -182,21 +183,54 @@ export function loadCheckpoint(p: string): LoadedCheckpoint {
     return fail(`state.json is missing or does not parse (${(e as Error).message})`);
   }
   if (state.format !== 'mixt-checkpoint' || state.version !== 1) fail('not a mixt checkpoint (format/version)');
-  const read = (name: string): Buffer => {
+  return { dir, state, fail };
+}
+
+const WEIGHT_FILES = ['model.safetensors', 'optimizer.safetensors'] as const;
+
+function decodeChecked(dir: string, state: StateFile, fail: (why: string) => never, name: string, bytes: Buffer, digest: string): Safetensors {
+  if (state.files?.[name] !== digest) fail(`${name} is corrupted (sha256 mismatch)`);
+  const st = decodeSafetensors(bytes, `${dir}/${name}`);
+  validateStored(name, st, fail);
+  return st;
+}
+
+// Loads a checkpoint synchronously (reads, hashes and checks on the calling thread). Services should
+// prefer loadCheckpointAsync, which keeps the event loop free.
+export function loadCheckpoint(p: string): LoadedCheckpoint {
+  const { dir, state, fail } = openCheckpoint(p);
+  const [weights, optimizer] = WEIGHT_FILES.map((name) => {
     let b: Buffer;
     try {
       b = fs.readFileSync(path.join(dir, name));
     } catch {
       return fail(`${name} is missing`);
     }
-    if (state.files?.[name] !== sha256(b)) fail(`${name} is corrupted (sha256 mismatch)`);
-    return b;
-  };
-  const weights = decodeSafetensors(read('model.safetensors'), `${dir}/model.safetensors`);
-  const optimizer = decodeSafetensors(read('optimizer.safetensors'), `${dir}/optimizer.safetensors`);
-  validateStored('model.safetensors', weights, fail);
-  validateStored('optimizer.safetensors', optimizer, fail);
+    return decodeChecked(dir, state, fail, name, b, sha256(b));
+  });
   return { dir, config: state.config, train: state.train, weights, optimizer };
+}
+
+// The same checks, with reads on the libuv pool and the sha256 computed a slice at a time between
+// turns of the event loop.
+export async function loadCheckpointAsync(p: string): Promise<LoadedCheckpoint> {
+  const { dir, state, fail } = openCheckpoint(p);
+  const loaded: Safetensors[] = [];
+  for (const name of WEIGHT_FILES) {
+    let b: Buffer;
+    try {
+      b = await fs.promises.readFile(path.join(dir, name));
+    } catch {
+      return fail(`${name} is missing`);
+    }
+    const hash = createHash('sha256');
+    for (let at = 0; at < b.length; at += WRITE_SLICE) {
+      hash.update(b.subarray(at, Math.min(b.length, at + WRITE_SLICE)));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    loaded.push(decodeChecked(dir, state, fail, name, b, hash.digest('hex')));
+  }
+  return { dir, config: state.config, train: state.train, weights: loaded[0], optimizer: loaded[1] };
 }
 
 // Puts loaded weights (and moments, when an optimiser is given) into place.
