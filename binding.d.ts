@@ -61,6 +61,9 @@ export interface Binding {
   fromBuffer(device: number, dtype: number, shape: number[], data: ArrayBufferView): H;
   copy(src: H, dst: H): void;
   memory(): Record<string, NativeMemoryStats>;
+  memoryLimit(device: number): { limit: number; used: number };
+  setMemoryLimit(device: number, bytes: number): void;
+  shutdown(): void;
   resetPeak(): void;
   sync(): Promise<void>;
   mark(device: number): NativeMark;

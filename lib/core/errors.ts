@@ -16,6 +16,7 @@ export type MixtErrorCode =
   | 'ERR_NATIVE_LOAD'
   | 'ERR_CHECKPOINT'
   | 'ERR_NON_FINITE'
+  | 'ERR_CANCELLED'
   | string;
 
 export class MixtError extends Error {

@@ -93,6 +93,9 @@ function load(): Binding {
     throw loadError(e instanceof Error ? e.message.split('\n')[0] : String(e));
   }
   b.setErrorClass(MixtError);
+  // At exit nothing can read the results of queued work any more: drop it, so the process (or the
+  // worker) ends when its script does instead of running kernels nobody will see.
+  process.once('exit', () => b.shutdown());
   return b;
 }
 

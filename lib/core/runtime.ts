@@ -1,6 +1,7 @@
 // Process-level runtime calls: waiting for queued work, memory accounting, build information.
 import type { NativeBuildInfo, NativeMark, NativeMemoryStats } from '../../binding';
-import { Device } from './device';
+import { Device, DeviceSpec, chooseDevice } from './device';
+import { rangeError } from './errors';
 import { native } from './native';
 
 export type MemoryStats = NativeMemoryStats;
@@ -19,6 +20,27 @@ export function memory(): Record<string, MemoryStats> {
 
 export function resetPeakMemory(): void {
   native().resetPeak();
+}
+
+// A device's memory budget, for the whole process (all worker threads share its memory): every
+// tensor's storage and every host staging buffer is reserved from it before it is allocated, and an
+// allocation past it throws ERR_OOM (ERR_CUDA_OOM on a CUDA device) instead of reserving memory the
+// machine does not have. `limit` 0 means none. The CPU's default is 80% of the physical memory (or of
+// the container's limit), MIXT_HOST_MEMORY_LIMIT overrides it; MIXT_CUDA_MEMORY_LIMIT sets one for
+// every CUDA device (by default the device's own memory is the limit). Sizes take K/M/G/T suffixes.
+export interface MemoryBudget {
+  limit: number;
+  used: number;
+}
+
+export function memoryLimit(device: DeviceSpec | string = 'cpu'): MemoryBudget {
+  return native().memoryLimit(chooseDevice(device, 'memoryLimit').device.id);
+}
+
+export function setMemoryLimit(bytes: number, device: DeviceSpec | string = 'cpu'): void {
+  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0)
+    throw rangeError('setMemoryLimit', 'bytes', 'a non-negative integer (0: no limit)', bytes);
+  native().setMemoryLimit(chooseDevice(device, 'setMemoryLimit').device.id, bytes);
 }
 
 export function buildInfo(): NativeBuildInfo {

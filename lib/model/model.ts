@@ -30,7 +30,7 @@ export interface StepInputs {
   tokens: Int32Array;
   targets: Int32Array; // -1: no target
   targetModality: Int32Array;
-  lossWeights: Float32Array; // dLoss per token (0 where no target): weights / normaliser / accumulation
+  lossWeights: Float32Array; // dLoss per token (0 where no target): weight / the weighted target count of the whole step
   // Transfusion: continuous image patches at `positions` (original order), noised on the device
   images?: {
     x0: Float32Array; // [P * patchDim] clean patches

@@ -14,6 +14,12 @@ export interface StoredTensor {
 }
 
 export function encodeSafetensors(tensors: Map<string, StoredTensor>, metadata: Record<string, string> = {}): Buffer {
+  return Buffer.concat(safetensorsParts(tensors, metadata));
+}
+
+// The file as consecutive byte ranges (the header, then each tensor's bytes, not copied), for
+// writers that stream it.
+export function safetensorsParts(tensors: Map<string, StoredTensor>, metadata: Record<string, string> = {}): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let at = 0;
@@ -23,19 +29,13 @@ export function encodeSafetensors(tensors: Map<string, StoredTensor>, metadata: 
     header[name] = { dtype: ST_DTYPE[t.dtype], shape: t.shape, data_offsets: [at, at + n] };
     at += n;
   }
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
   // pad the header with spaces so the data starts 8-byte aligned
   const padded = (json.length + 7) & ~7;
-  json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
-  const out = Buffer.alloc(8 + json.length + at);
-  out.writeBigUInt64LE(BigInt(json.length), 0);
-  json.copy(out, 8);
-  let p = 8 + json.length;
-  for (const t of tensors.values()) {
-    out.set(t.data, p);
-    p += t.data.length;
-  }
-  return out;
+  const head = Buffer.alloc(8 + padded, 0x20);
+  head.writeBigUInt64LE(BigInt(padded), 0);
+  json.copy(head, 8);
+  return [head, ...[...tensors.values()].map((t) => t.data)];
 }
 
 export interface Safetensors {

@@ -72,6 +72,8 @@ export class MoDBlock extends Module implements Block {
   readonly predictor: { w1: Parameter; w2: Parameter } | null;
   #saved: Saved | null = null;
   lastStats: ModStats | null = null;
+  // Multiplies the auxiliary (BCE or predictor) gradient: 1/accum under gradient accumulation, like the main loss.
+  auxGradScale = 1;
 
   constructor(
     readonly name: string,
@@ -277,7 +279,7 @@ export class MoDBlock extends Module implements Block {
     drSel.dispose();
     if (this.cfg.aux === 'bce' && this.cfg.auxWeight > 0) {
       const p = sigmoid(s.logits), e = sub(p, s.target);
-      scale(e, this.cfg.auxWeight / T, 0, e);
+      scale(e, (this.auxGradScale * this.cfg.auxWeight) / T, 0, e);
       add(dr, e, dr);
       p.dispose();
       e.dispose();
@@ -299,7 +301,7 @@ export class MoDBlock extends Module implements Block {
   private predictorBackward(pred: Tensor, hidden: Tensor, target: Tensor, xo: Tensor, T: number): void {
     const p = this.predictor!;
     const e = sub(pred, target); // dBCE/dz = p - t
-    scale(e, this.cfg.auxWeight / T, 0, e);
+    scale(e, (this.auxGradScale * this.cfg.auxWeight) / T, 0, e);
     const dz = castTo(e.reshape([T, 1]), xo.dtype);
     e.dispose();
     const a = relu(hidden);

@@ -62,6 +62,8 @@ export class MoEFeedForward extends Module implements FeedForward {
   readonly wDown: Parameter;
   #saved: Saved | null = null;
   lastStats: MoeStats | null = null;
+  // Multiplies the balance and z-loss gradients: 1/accum under gradient accumulation, like the main loss.
+  auxGradScale = 1;
 
   constructor(readonly name: string, readonly dModel: number, readonly cfg: MoeConfig, init: InitContext, computeDtype: Tensor['dtype'], outStd: number) {
     super();
@@ -178,7 +180,7 @@ export class MoEFeedForward extends Module implements FeedForward {
     dh.dispose();
     // router: gates, load balancing, z-loss
     const A = N * (cfg.choice === 'token' ? cfg.k : 1);
-    const lbRow = scale(s.counts, (cfg.lbWeight * E) / (A * N)); // d(lb)/d probs[t, e] = w E f_e / N
+    const lbRow = scale(s.counts, (this.auxGradScale * cfg.lbWeight * E) / (A * N)); // d(lb)/d probs[t, e] = w E f_e / N
     const dprobs = zeros([N, Et], { device: dev, dtype: s.logits.dtype });
     add(dprobs, lbRow, dprobs); // the row broadcasts over tokens
     lbRow.dispose();
@@ -193,7 +195,7 @@ export class MoEFeedForward extends Module implements FeedForward {
       dg.dispose();
     }
     dgs.dispose();
-    const dl = routerBackward(s.logits, s.choice, { gate: cfg.gate, renormalize: cfg.renormalize, dgates, dprobs, z: cfg.zWeight / N });
+    const dl = routerBackward(s.logits, s.choice, { gate: cfg.gate, renormalize: cfg.renormalize, dgates, dprobs, z: (this.auxGradScale * cfg.zWeight) / N });
     dgates?.dispose();
     dprobs.dispose();
     const dlc = dl.dtype === s.x.dtype ? dl : cast(dl, s.x.dtype);

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { MixtError } from '../core/errors';
 import { ModelConfig } from '../model/config';
 import { Model } from '../model/model';
-import { Safetensors, StoredTensor, decodeSafetensors, encodeSafetensors } from '../model/safetensors';
+import { Safetensors, StoredTensor, decodeSafetensors, safetensorsParts } from '../model/safetensors';
 import { exportParameters, exportTensor, importParameters, tensorLoadable } from '../model/weights';
 import { LoaderState } from './data/loader';
 import { AdamW } from './optimizer';
@@ -44,6 +44,28 @@ function writeSynced(file: string, data: Buffer | string): void {
   }
 }
 
+// Streams byte ranges into a new file and fsyncs it, off the JS thread (writes and fsync run on the
+// libuv pool); the sha256 is updated a slice at a time between writes, so no step blocks the event
+// loop for long. Returns the sha256.
+const WRITE_SLICE = 4 << 20;
+async function writeSyncedAsync(file: string, parts: readonly Uint8Array[]): Promise<string> {
+  const hash = createHash('sha256');
+  const fh = await fs.promises.open(file, 'w');
+  try {
+    for (const part of parts) {
+      for (let at = 0; at < part.length; at += WRITE_SLICE) {
+        const slice = part.subarray(at, Math.min(part.length, at + WRITE_SLICE));
+        hash.update(slice);
+        await fh.write(slice);
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return hash.digest('hex');
+}
+
 function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
@@ -55,29 +77,46 @@ function fsyncDir(dir: string): void {
 
 const modalityNames = (m: Model) => m.cfg.modalities.map((x) => x.name);
 
+const STEP_DIR = /^step-(\d+)$/;
+const TEMP_ENTRY = /^(?:step-\d+|latest)\.tmp-(\d+)(?:-\d+)?$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// Temporary entries of saves killed before their rename (their process is gone) are removed.
+function removeStaleTemporaries(outDir: string): void {
+  for (const f of fs.readdirSync(outDir)) {
+    const m = TEMP_ENTRY.exec(f);
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) fs.rmSync(path.join(outDir, f), { recursive: true, force: true });
+  }
+}
+
 // Saves to <outDir>/step-<step>/ and points <outDir>/latest at it. Returns the directory.
 export async function saveCheckpoint(outDir: string, model: Model, opt: AdamW, train: TrainState): Promise<string> {
   fs.mkdirSync(outDir, { recursive: true });
+  removeStaleTemporaries(outDir);
   const names = modalityNames(model);
-  const weights = encodeSafetensors(await exportParameters(model.parameters(), names), { format: 'mixt', kind: 'model' });
+  const weights = safetensorsParts(await exportParameters(model.parameters(), names), { format: 'mixt', kind: 'model' });
   const moments = new Map<string, StoredTensor>();
   for (const p of opt.params) {
     await exportTensor(moments, `m.${p.name}`, opt.m.get(p)!, p.groups, names);
     await exportTensor(moments, `v.${p.name}`, opt.v.get(p)!, p.groups, names);
   }
-  const optim = encodeSafetensors(moments, { format: 'mixt', kind: 'adamw' });
+  const optim = safetensorsParts(moments, { format: 'mixt', kind: 'adamw' });
   const final = path.join(outDir, `step-${String(train.step).padStart(6, '0')}`);
   const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
   fs.mkdirSync(tmp);
-  writeSynced(path.join(tmp, 'model.safetensors'), weights);
-  writeSynced(path.join(tmp, 'optimizer.safetensors'), optim);
-  const state: StateFile = {
-    format: 'mixt-checkpoint',
-    version: 1,
-    config: model.cfg,
-    train,
-    files: { 'model.safetensors': sha256(weights), 'optimizer.safetensors': sha256(optim) },
+  const files = {
+    'model.safetensors': await writeSyncedAsync(path.join(tmp, 'model.safetensors'), weights),
+    'optimizer.safetensors': await writeSyncedAsync(path.join(tmp, 'optimizer.safetensors'), optim),
   };
+  const state: StateFile = { format: 'mixt-checkpoint', version: 1, config: model.cfg, train, files };
   writeSynced(path.join(tmp, 'state.json'), JSON.stringify(state, null, 1));
   fsyncDir(tmp);
   fs.rmSync(final, { recursive: true, force: true });
@@ -98,14 +137,41 @@ export interface LoadedCheckpoint {
   optimizer: Safetensors;
 }
 
-// Accepts a checkpoint directory or a run directory holding `latest`.
+// Accepts a checkpoint directory or a run directory: its `latest`, or, when `latest` is missing or
+// names nothing (a save killed before its first `latest`), the newest complete step-* directory
+// (a step directory exists only once renamed into place, complete).
 export function resolveCheckpoint(p: string): string {
   const latest = path.join(p, 'latest');
-  if (fs.existsSync(latest)) return path.join(p, fs.readFileSync(latest, 'utf8').trim());
-  return p;
+  if (fs.existsSync(latest)) {
+    const named = path.join(p, fs.readFileSync(latest, 'utf8').trim());
+    if (fs.existsSync(path.join(named, 'state.json'))) return named;
+  }
+  if (fs.existsSync(path.join(p, 'state.json')) || !fs.existsSync(p)) return p;
+  const steps = fs.readdirSync(p)
+    .filter((f) => STEP_DIR.test(f) && fs.existsSync(path.join(p, f, 'state.json')))
+    .sort((a, b) => Number(STEP_DIR.exec(b)![1]) - Number(STEP_DIR.exec(a)![1]));
+  return steps.length ? path.join(p, steps[0]) : p;
 }
 
-export function loadCheckpoint(p: string): LoadedCheckpoint {
+// Master weights and moments are f32 or f64, one dtype per file, and finite: a relabelled dtype or
+// NaN/Inf weights (which a valid sha256 does not rule out) are refused, naming the tensor.
+function validateStored(file: string, st: Safetensors, fail: (why: string) => never): void {
+  let dtype: string | undefined;
+  for (const [name, t] of st.tensors) {
+    if (t.dtype !== 'f32' && t.dtype !== 'f64') fail(`${file}: tensor ${name} has dtype ${t.dtype}, expected f32 or f64 (master weights)`);
+    if (dtype && t.dtype !== dtype) fail(`${file}: tensor ${name} has dtype ${t.dtype}, the file's other tensors are ${dtype}`);
+    dtype = t.dtype;
+    const values = t.dtype === 'f32'
+      ? new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4)
+      : new Float64Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 8);
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) fail(`${file}: tensor ${name} holds a non-finite value (${values[i]} at element ${i})`);
+    }
+  }
+}
+
+// What both loaders share: the directory, its state.json checked, and how they fail.
+function openCheckpoint(p: string): { dir: string; state: StateFile; fail: (why: string) => never } {
   const dir = resolveCheckpoint(p);
   const fail = (why: string): never => {
     throw new MixtError(`checkpoint ${dir}: ${why}`, 'ERR_CHECKPOINT');
@@ -117,23 +183,54 @@ export function loadCheckpoint(p: string): LoadedCheckpoint {
     return fail(`state.json is missing or does not parse (${(e as Error).message})`);
   }
   if (state.format !== 'mixt-checkpoint' || state.version !== 1) fail('not a mixt checkpoint (format/version)');
-  const read = (name: string): Buffer => {
+  return { dir, state, fail };
+}
+
+const WEIGHT_FILES = ['model.safetensors', 'optimizer.safetensors'] as const;
+
+function decodeChecked(dir: string, state: StateFile, fail: (why: string) => never, name: string, bytes: Buffer, digest: string): Safetensors {
+  if (state.files?.[name] !== digest) fail(`${name} is corrupted (sha256 mismatch)`);
+  const st = decodeSafetensors(bytes, `${dir}/${name}`);
+  validateStored(name, st, fail);
+  return st;
+}
+
+// Loads a checkpoint synchronously (reads, hashes and checks on the calling thread). Services should
+// prefer loadCheckpointAsync, which keeps the event loop free.
+export function loadCheckpoint(p: string): LoadedCheckpoint {
+  const { dir, state, fail } = openCheckpoint(p);
+  const [weights, optimizer] = WEIGHT_FILES.map((name) => {
     let b: Buffer;
     try {
       b = fs.readFileSync(path.join(dir, name));
     } catch {
       return fail(`${name} is missing`);
     }
-    if (state.files?.[name] !== sha256(b)) fail(`${name} is corrupted (sha256 mismatch)`);
-    return b;
-  };
-  return {
-    dir,
-    config: state.config,
-    train: state.train,
-    weights: decodeSafetensors(read('model.safetensors'), `${dir}/model.safetensors`),
-    optimizer: decodeSafetensors(read('optimizer.safetensors'), `${dir}/optimizer.safetensors`),
-  };
+    return decodeChecked(dir, state, fail, name, b, sha256(b));
+  });
+  return { dir, config: state.config, train: state.train, weights, optimizer };
+}
+
+// The same checks, with reads on the libuv pool and the sha256 computed a slice at a time between
+// turns of the event loop.
+export async function loadCheckpointAsync(p: string): Promise<LoadedCheckpoint> {
+  const { dir, state, fail } = openCheckpoint(p);
+  const loaded: Safetensors[] = [];
+  for (const name of WEIGHT_FILES) {
+    let b: Buffer;
+    try {
+      b = await fs.promises.readFile(path.join(dir, name));
+    } catch {
+      return fail(`${name} is missing`);
+    }
+    const hash = createHash('sha256');
+    for (let at = 0; at < b.length; at += WRITE_SLICE) {
+      hash.update(b.subarray(at, Math.min(b.length, at + WRITE_SLICE)));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    loaded.push(decodeChecked(dir, state, fail, name, b, hash.digest('hex')));
+  }
+  return { dir, config: state.config, train: state.train, weights: loaded[0], optimizer: loaded[1] };
 }
 
 // Puts loaded weights (and moments, when an optimiser is given) into place.

@@ -150,15 +150,16 @@ export class Trainer {
     return this.model.cfg;
   }
 
-  // Per-token dLoss: modality weight / (weighted target count) / accumulation steps.
-  private lossWeights(hb: HostBatch): Float32Array {
+  // Per-token dLoss: modality weight / (weighted target count of the whole step). The count spans all
+  // the step's micro-batches, so --accum N at batch B weighs every token as one step at batch N·B does.
+  private lossWeights(hb: HostBatch, stepBatches: readonly HostBatch[]): Float32Array {
     const M = this.model.modalities;
     const w = this.opts.modalityWeights ?? new Array(M).fill(1);
     let norm = 0;
-    for (let m = 0; m < M; m++) norm += w[m] * hb.targetCounts[m];
+    for (const b of stepBatches) for (let m = 0; m < M; m++) norm += w[m] * b.targetCounts[m];
     const out = new Float32Array(hb.targets.length);
     if (norm === 0) return out;
-    for (let i = 0; i < out.length; i++) if (hb.targets[i] >= 0) out[i] = w[hb.targetModality[i]] / norm / this.opts.accum;
+    for (let i = 0; i < out.length; i++) if (hb.targets[i] >= 0) out[i] = w[hb.targetModality[i]] / norm;
     return out;
   }
 
@@ -171,10 +172,15 @@ export class Trainer {
     const stats: { lossSums: Tensor; counts: Tensor; correct: Tensor; diffusion?: Tensor; dispose(): void }[] = [];
     let routed: { layer: number; mod: ModStats | null; moe: MoeStats | null }[] = [];
     let tokens = 0;
-    for (let a = 0; a < opts.accum; a++) {
-      const hb = this.loader.next();
+    // the routers' auxiliary gradients are averaged over the micro-batches like the main loss
+    for (const l of model.routedLayers()) {
+      if (l.mod) l.mod.auxGradScale = 1 / opts.accum;
+      if (l.moe) l.moe.auxGradScale = 1 / opts.accum;
+    }
+    const hostBatches = Array.from({ length: opts.accum }, () => this.loader.next());
+    for (const hb of hostBatches) {
       const batch = deviceBatch(hb, M, model.device);
-      stats.push(model.forward(stepInputs(hb, batch, this.lossWeights(hb), { weight: 1 / opts.accum, noise: this.noise })));
+      stats.push(model.forward(stepInputs(hb, batch, this.lossWeights(hb, hostBatches), { weight: 1 / opts.accum, noise: this.noise })));
       for (const r of routed) releaseRouted(r);
       routed = model.routedLayers().map((l) => ({ layer: l.layer, mod: l.mod?.takeStats() ?? null, moe: l.moe?.takeStats() ?? null }));
       model.backward();

@@ -10,7 +10,9 @@
 namespace mixt {
 
 // work() blocks on a worker thread (wait on fences, copy bytes); resolve() builds the JS value on
-// the JS thread. A mixt::Error from work() rejects the promise with its code.
+// the JS thread. A mixt::Error from work() rejects the promise with its code. Settling never throws:
+// while the environment is torn down (worker.terminate(), process exit) JS cannot run, the N-API
+// calls fail, and nothing may leave the completion callback (it would abort the process).
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using Work = std::function<void()>;
@@ -24,6 +26,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   void Execute() override;
   void OnOK() override;
   void OnError(const Napi::Error& e) override;
+  void settle();
 
   Napi::Promise::Deferred deferred_;
   Work work_;

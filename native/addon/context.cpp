@@ -26,6 +26,10 @@ std::vector<std::shared_ptr<Backend>> Context::live_backends() {
   return v;
 }
 
+void Context::shutdown() {
+  for (auto& b : live_backends()) b->cancel_pending();
+}
+
 Napi::Error make_js_error(Napi::Env env, const std::string& code, const std::string& message) {
   Context& ctx = Context::of(env);
   if (!ctx.error_class.IsEmpty()) {

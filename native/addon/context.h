@@ -15,6 +15,9 @@ class Context {
   static Context& of(Napi::Env env);
   std::shared_ptr<Backend> backend(int device);  // -1 = CPU; CUDA backends are made on first use
   std::vector<std::shared_ptr<Backend>> live_backends();
+  // The environment is going away: drop queued work nobody can read (see Backend::cancel_pending).
+  // Called by the environment's cleanup hook and by lib at process 'exit'.
+  void shutdown();
 
   Napi::FunctionReference error_class;   // lib's MixtError, set at load
   Napi::FunctionReference handle_class;  // TensorHandle constructor
@@ -39,6 +42,8 @@ auto guarded(Napi::Env env, F&& body) -> decltype(body()) {
     throw_js(env, "ERR_OOM", "out of host memory");
   } catch (const std::exception& e) {
     throw_js(env, "ERR_NATIVE", e.what());
+  } catch (...) {
+    throw_js(env, "ERR_NATIVE", "unknown native exception");
   }
 }
 Napi::Error make_js_error(Napi::Env env, const std::string& code, const std::string& message);

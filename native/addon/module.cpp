@@ -1,4 +1,5 @@
 // Module entry: per-environment instance data and the registered entry points.
+#include <dlfcn.h>
 #include <napi.h>
 
 #include "context.h"
@@ -18,9 +19,25 @@ static Napi::Value set_error_class(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Node unloads (dlclose) an addon when the last environment that loaded it ends, e.g. a terminated
+// worker. The CPU thread pool's threads and a finishing queue thread still run this library's code
+// then, so the library pins itself in memory once (RTLD_NODELETE).
+static void pin_library() {
+  static bool pinned = [] {
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void*>(&pin_library), &self) && self.dli_fname)
+      return dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE) != nullptr;
+    return false;
+  }();
+  (void)pinned;
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  pin_library();
   auto* ctx = new Context();
   env.SetInstanceData<Context>(ctx);  // deleted with the environment (worker thread exit)
+  // Runs before the instance data is deleted: cancels queued work so teardown does not run it.
+  napi_add_env_cleanup_hook(env, [](void* c) { static_cast<Context*>(c)->shutdown(); }, ctx);
   Napi::Function handle = TensorHandle::define(env);
   ctx->handle_class = Napi::Persistent(handle);
   exports.Set("TensorHandle", handle);

@@ -102,9 +102,12 @@ Napi::Value TensorHandle::read(const Napi::CallbackInfo& info) {
     return PromiseWorker::start(
         env, [fence] { fence->wait(); },
         [stage, n](Napi::Env env) -> Napi::Value {
-          auto ab = Napi::ArrayBuffer::New(env, n);
-          if (n) std::memcpy(ab.Data(), stage->ptr, n);
-          return ab;
+          if (!n) return Napi::ArrayBuffer::New(env, 0);
+          // The staging memory becomes the ArrayBuffer (no copy on the JS thread); it goes back when
+          // the buffer is collected.
+          auto* holder = new std::shared_ptr<HostStage>(stage);
+          return Napi::ArrayBuffer::New(
+              env, stage->ptr, n, [](Napi::Env, void*, std::shared_ptr<HostStage>* h) { delete h; }, holder);
         });
   });
 }

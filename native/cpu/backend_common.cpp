@@ -9,8 +9,15 @@ namespace mixt {
 void* Backend::allocate(size_t bytes) {
   void* p = nullptr;
   if (bytes) {
-    p = raw_alloc(bytes);
+    budget().reserve(bytes, "a tensor");
+    try {
+      p = raw_alloc(bytes);
+    } catch (...) {
+      budget().give_back(bytes);
+      throw;
+    }
     if (!p) {
+      budget().give_back(bytes);
       throw Error(device_ < 0 ? "ERR_OOM" : "ERR_CUDA_OOM",
                   "out of memory on " + name() + " allocating " + std::to_string(bytes) + " bytes");
     }
@@ -27,6 +34,7 @@ void Backend::release(void* ptr, size_t bytes) {
     std::lock_guard<std::mutex> g(stats_mu_);
     stats_.bytes -= int64_t(bytes);
   }
+  if (bytes) budget().give_back(bytes);
   if (ptr) raw_free_ordered(ptr);
 }
 
@@ -72,6 +80,7 @@ const char* op_name_of(int tag) {
 HostStage::~HostStage() { std::free(ptr); }
 std::shared_ptr<HostStage> make_host_stage(size_t bytes, bool) {
   auto s = std::make_shared<HostStage>();
+  s->hold.take(host_budget(), bytes, "a host staging buffer");
   s->bytes = bytes;
   s->ptr = bytes ? std::malloc(bytes) : nullptr;
   if (bytes && !s->ptr) throw Error("ERR_OOM", "out of host memory staging " + std::to_string(bytes) + " bytes");

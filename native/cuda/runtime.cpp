@@ -53,6 +53,7 @@ HostStage::~HostStage() {
 std::shared_ptr<HostStage> make_host_stage(size_t bytes, bool pinned) {
   auto s = std::make_shared<HostStage>();
   if (!bytes) return s;
+  s->hold.take(host_budget(), bytes, "a host staging buffer");
   if (pinned) {
     size_t cls = stage_class(bytes);
     std::vector<void*> trim;

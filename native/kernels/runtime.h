@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "memory_budget.h"
 
 namespace mixt {
 
@@ -51,12 +52,34 @@ class TimeMark {
   virtual double elapsed_ms(TimeMark& earlier) = 0;
 };
 
+// Bytes reserved from a budget, given back when the holder dies (non-copyable).
+class BudgetHold {
+ public:
+  BudgetHold() = default;
+  BudgetHold(const BudgetHold&) = delete;
+  BudgetHold& operator=(const BudgetHold&) = delete;
+  ~BudgetHold() {
+    if (budget_) budget_->give_back(bytes_);
+  }
+  void take(MemoryBudget& budget, size_t bytes, const std::string& what) {
+    budget.reserve(bytes, what);
+    budget_ = &budget;
+    bytes_ = bytes;
+  }
+
+ private:
+  MemoryBudget* budget_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 // Host memory that copies between backends pass through (page-locked when CUDA is involved, so
 // copies are truly asynchronous). Freed back to a pool, never by a CUDA call inside a stream callback.
+// Counted in the host budget while it lives.
 struct HostStage {
   void* ptr = nullptr;
   size_t bytes = 0;
   bool pinned = false;
+  BudgetHold hold;
   ~HostStage();
 };
 std::shared_ptr<HostStage> make_host_stage(size_t bytes, bool pinned);
@@ -69,7 +92,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
   std::string name() const { return device_ < 0 ? "cpu" : "cuda:" + std::to_string(device_); }
 
   // Allocation happens on the JS thread, at enqueue time; freeing is ordered after queued work.
+  // Every storage is reserved from this device's budget first (host_budget() for the CPU).
   void* allocate(size_t bytes);
+  MemoryBudget& budget() { return device_ < 0 ? host_budget() : device_budget(device_); }
   void release(void* ptr, size_t bytes);
 
   // Runs fn in stream order. CPU: queued to the worker thread (errors surface at the next fence).
@@ -77,6 +102,10 @@ class Backend : public std::enable_shared_from_this<Backend> {
   virtual void submit(const char* op, std::function<void(const Stream&)> fn) = 0;
   virtual std::shared_ptr<Fence> fence() = 0;
   virtual std::shared_ptr<TimeMark> mark() = 0;
+  // The environment is going away (worker terminated, process exiting): work queued and not yet
+  // started is dropped (frees still run) and waits on it report ERR_CANCELLED, so teardown never
+  // waits for results nobody can read. CUDA work already launched runs to its end.
+  virtual void cancel_pending() {}
 
   // Copies host bytes into memory that no queued work uses yet (a fresh allocation).
   virtual void upload_fresh(void* dst, const void* src, size_t bytes) = 0;

@@ -1,0 +1,33 @@
+// Event-loop delay while a ~700 MiB checkpoint is saved (weights + AdamW moments, f32).
+// Usage: node bench/checkpoint_save_delay.js [outDir]   (needs `npx tsc` first; the target is < 50 ms)
+const os = require('os');
+const path = require('path');
+const fs = require('fs');
+const { monitorEventLoopDelay } = require('perf_hooks');
+const { Device } = require('../dist/core/device');
+const { presetConfig } = require('../dist/model/config');
+const { Model } = require('../dist/model/model');
+const { saveCheckpoint } = require('../dist/train/checkpoint');
+const { AdamW } = require('../dist/train/optimizer');
+const { sync } = require('../dist');
+
+(async () => {
+  const out = process.argv[2] || fs.mkdtempSync(path.join(os.tmpdir(), 'mixt-save-bench-'));
+  const vocab = { size: 24000, modalities: [{ name: 'text', range: [0, 24000] }] };
+  // 2 x 24000 x 1024 embedding/head + 1 layer of d 1024: ~62M parameters, x3 (weights, m, v) x 4 bytes = ~710 MiB
+  const cfg = presetConfig('tiny', vocab, 'dense', { dModel: 1024, layers: 1, heads: 8, kvHeads: 8, ffnHidden: 2816, maxSeqLen: 256 });
+  const model = new Model(cfg, { device: Device.cpu, seed: 1 });
+  const opt = new AdamW(model.parameters(), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 0 });
+  await sync();
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  const t0 = performance.now();
+  const dir = await saveCheckpoint(out, model, opt, { step: 1, tokens: 0, optimizerStep: 0, loader: { epoch: 0, cursor: 0 }, options: {} });
+  const ms = performance.now() - t0;
+  h.disable();
+  let bytes = 0;
+  for (const f of fs.readdirSync(dir)) bytes += fs.statSync(path.join(dir, f)).size;
+  console.log(JSON.stringify({ checkpointMiB: +(bytes / 2 ** 20).toFixed(1), saveMs: Math.round(ms), maxDelayMs: +(h.max / 1e6).toFixed(1), p99DelayMs: +(h.percentile(99) / 1e6).toFixed(1), meanDelayMs: +(h.mean / 1e6).toFixed(1), machine: `${os.cpus().length} cores` }));
+  fs.rmSync(out, { recursive: true, force: true });
+  model.dispose();
+})();
