@@ -7,7 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MixtError } from '../core/errors';
-import { ModelConfig } from '../model/config';
+import { ModelConfig, finalNormGroups } from '../model/config';
 import { Model } from '../model/model';
 import { Safetensors, StoredTensor, decodeSafetensors, encodeSafetensors } from '../model/safetensors';
 import { exportParameters, exportTensor, importParameters, tensorLoadable } from '../model/weights';
@@ -127,13 +127,23 @@ export function loadCheckpoint(p: string): LoadedCheckpoint {
     if (state.files?.[name] !== sha256(b)) fail(`${name} is corrupted (sha256 mismatch)`);
     return b;
   };
+  const weights = decodeSafetensors(read('model.safetensors'), `${dir}/model.safetensors`);
   return {
     dir,
-    config: state.config,
+    config: legacyFinalNorm(state.config, weights),
     train: state.train,
-    weights: decodeSafetensors(read('model.safetensors'), `${dir}/model.safetensors`),
+    weights,
     optimizer: decodeSafetensors(read('optimizer.safetensors'), `${dir}/optimizer.safetensors`),
   };
+}
+
+// Models with no modality-untied block (dense, moe) once kept a final norm per modality
+// (final_norm.weight.{modality}); such a checkpoint loads with that layout, as it was trained.
+function legacyFinalNorm(config: ModelConfig, weights: Safetensors): ModelConfig {
+  if (!config || config.finalNorm !== undefined || !Array.isArray(config.modalities) || !Array.isArray(config.blocks)) return config;
+  if (finalNormGroups(config) !== 1 || config.modalities.length < 2) return config;
+  const perModality = config.modalities.every((m) => weights.tensors.has(`final_norm.weight.${m.name}`));
+  return perModality ? { ...config, finalNorm: 'modality' } : config;
 }
 
 // Puts loaded weights (and moments, when an optimiser is given) into place.

@@ -137,16 +137,27 @@ void slot_tokens(const Stream&, const TensorView& slots, int64_t k, const Tensor
   }
 }
 
-void capacity_slots(const Stream&, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& slots) {
+void assignment_priority(const Stream&, const TensorView& rows, int64_t tokens, int64_t k, const TensorView& order) {
+  const int32_t* rw = rows.data ? rows.ptr<int32_t>() : nullptr;
+  int32_t* out = order.ptr<int32_t>();
+  for (int64_t i = 0; i < tokens * k; i++) {
+    int64_t j = i / tokens, r = i % tokens;
+    out[i] = int32_t((rw ? rw[r] : r) * k + j);
+  }
+}
+
+void capacity_slots(const Stream&, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& order,
+                    const TensorView& slots) {
   const int32_t* p = perm.ptr<int32_t>();
   const int32_t* off = offsets.ptr<int32_t>();
+  const int32_t* ord = order.data ? order.ptr<int32_t>() : nullptr;
   int32_t* out = slots.ptr<int32_t>();
   const int64_t E = offsets.numel() - 1;
-  for (int64_t e = 0; e < E; e++)
-    for (int64_t j = 0; j < capacity; j++) {
-      int64_t at = off[e] + j;
-      out[e * capacity + j] = at < off[e + 1] ? p[at] : -1;
-    }
+  for (int64_t i = 0; i < E * capacity; i++) {
+    int64_t e = i / capacity, j = i % capacity;
+    int64_t at = off[e] + j;
+    out[i] = at < off[e + 1] ? (ord ? ord[p[at]] : p[at]) : -1;
+  }
 }
 
 void choice_gate_index(const Stream&, const TensorView& chosen, int64_t experts, const TensorView& out) {

@@ -179,11 +179,18 @@ __global__ void slot_tokens_kernel(const int32_t* slots, int64_t n, int64_t k, c
   }
 }
 
-__global__ void capacity_slots_kernel(const int32_t* perm, const int32_t* offsets, int64_t E, int64_t C, int32_t* slots) {
+__global__ void assignment_priority_kernel(const int32_t* rows, int64_t tokens, int64_t k, int32_t* order) {
+  MIXT_GRID_STRIDE(i, tokens * k) {
+    int64_t j = i / tokens, r = i % tokens;
+    order[i] = int32_t((rows ? rows[r] : r) * k + j);
+  }
+}
+
+__global__ void capacity_slots_kernel(const int32_t* perm, const int32_t* offsets, int64_t E, int64_t C, const int32_t* order, int32_t* slots) {
   MIXT_GRID_STRIDE(i, E * C) {
     int64_t e = i / C, j = i % C;
     int64_t at = offsets[e] + j;
-    slots[i] = at < offsets[e + 1] ? perm[at] : -1;
+    slots[i] = at < offsets[e + 1] ? (order ? order[perm[at]] : perm[at]) : -1;
   }
 }
 
@@ -252,11 +259,19 @@ void slot_tokens(const Stream& s, const TensorView& slots, int64_t k, const Tens
                                                             static_cast<const int32_t*>(experts.data), noop, static_cast<int32_t*>(tokens.data));
 }
 
-void capacity_slots(const Stream& s, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& slots) {
+void assignment_priority(const Stream& s, const TensorView& rows, int64_t tokens, int64_t k, const TensorView& order) {
+  if (tokens * k == 0) return;
+  assignment_priority_kernel<<<grid_for(tokens * k), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(rows.data), tokens, k,
+                                                                             static_cast<int32_t*>(order.data));
+}
+
+void capacity_slots(const Stream& s, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& order,
+                    const TensorView& slots) {
   int64_t E = offsets.numel() - 1;
   if (E * capacity == 0) return;
   capacity_slots_kernel<<<grid_for(E * capacity), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(perm.data), static_cast<const int32_t*>(offsets.data),
-                                                                          E, capacity, static_cast<int32_t*>(slots.data));
+                                                                          E, capacity, static_cast<const int32_t*>(order.data),
+                                                                          static_cast<int32_t*>(slots.data));
 }
 
 void choice_gate_index(const Stream& s, const TensorView& chosen, int64_t experts, const TensorView& out) {
