@@ -156,6 +156,20 @@ describe('Mixture-of-Experts FFN', () => {
 
 describe('routed models train', () => {
   const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
+  test('MoD does something: the chosen tokens\' gates leave 0 (default sigmoid gate); the raw router logit stays near 0', async () => {
+    const data = shapesCorpus({ docs: 200, seed: 3 });
+    const opts = { ...TRAIN_DEFAULTS, steps: 40, batch: 2, seqLen: 128, lr: 5e-3, minLr: 5e-4, warmup: 5 };
+    const gates = async (gate?: 'raw') => {
+      const cfg = presetConfig('tiny', vocab, ['mod', 'mod'], { dModel: 32, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 48, ...(gate ? { mod: { gate } } : {}) });
+      const tr = new Trainer(new Model(cfg, { device: Device.cpu, seed: 1 }), data, opts);
+      while (tr.step < 40) await tr.trainStep();
+      return tr.history.slice(-10).flatMap((h) => h.routing!.map((r) => r.meanGate!));
+    };
+    const sig = await gates(), raw = await gates('raw');
+    expect(Math.min(...sig)).toBeGreaterThan(0.4);
+    expect(Math.max(...raw.map(Math.abs))).toBeLessThan(0.1); // what the default avoids: updates scaled by ~0
+  });
+
   test('MoD every other layer: the causal predictor\'s agreement with top-k rises; every routed kind lowers the loss', async () => {
     const data = shapesCorpus({ docs: 300, seed: 2 });
     const opts = { ...TRAIN_DEFAULTS, steps: 120, batch: 2, seqLen: 128, lr: 5e-3, minLr: 5e-4, warmup: 5 };

@@ -53,6 +53,18 @@ export function finalNormGroups(c: ModelConfig): number {
   return untied ? c.modalities.length : 1;
 }
 
+// The config with the defaults this version resolves written out (the final norm's layout, the
+// Mixture-of-Depths gate), so that a saved model keeps meaning what it was trained as when a
+// default changes. A config without `finalNorm` was written before these were explicit.
+export function explicitConfig(c: ModelConfig): ModelConfig {
+  const routesDepth = c.blocks.some((b) => b === 'mod' || b === 'mode-staged');
+  return {
+    ...c,
+    finalNorm: finalNormGroups(c) > 1 ? 'modality' : 'shared',
+    ...(routesDepth ? { mod: { ...(c.mod ?? {}), gate: modSettings(c).gate } } : {}),
+  };
+}
+
 export function modSettings(c: ModelConfig): ModConfig {
   return { ...MOD_DEFAULTS, ...(c.mod ?? {}) };
 }
@@ -150,14 +162,29 @@ export function validateConfig(c: ModelConfig): ModelConfig {
 }
 
 // FLOPs of one training step (forward + backward = 3x forward) per token, counting matrix work
-// only (the convention of MFU): 6 x active parameters + attention.
+// only (the convention of MFU): 6 x active parameters + attention. A Mixture-of-Depths layer
+// (mod, mode-staged) costs its router on every token and its block on the chosen fraction only
+// (attention among the chosen); an expert FFN costs k experts and the router.
 export function flopsPerToken(c: ModelConfig, seqLen: number, causal = true): number {
   const d = c.dModel, hd = c.headDim;
   const attnProj = d * (c.heads * hd) * 2 + d * (c.kvHeads * hd) * 2;
-  const ffn = 3 * d * c.ffnHidden;
-  const perLayer = 2 * (attnProj + ffn) + 2 * 2 * seqLen * c.heads * hd * (causal ? 0.5 : 1);
+  const moe = moeSettings(c), mod = modSettings(c);
+  const dense = 3 * d * c.ffnHidden;
+  const experts = (moe.choice === 'token' ? moe.k : moe.capacityFactor * moe.k) * 3 * d * moe.hidden + d * (moe.experts + (moe.noop ? 1 : 0));
+  const block = (ffn: number, len: number) => 2 * (attnProj + ffn) + 2 * 2 * len * c.heads * hd * (causal ? 0.5 : 1);
+  const chosen = Math.min(seqLen, Math.max(1, Math.ceil(mod.capacity * seqLen)));
+  const routed = (ffn: number) => (chosen / seqLen) * block(ffn, chosen) + 2 * d;
+  const layer = (b: BlockKind): number => {
+    switch (b) {
+      case 'mod': return routed(dense);
+      case 'mode-staged': return routed(experts);
+      case 'moe':
+      case 'mode-integrated': return block(experts, seqLen);
+      default: return block(dense, seqLen); // dense, mot, and mot+moe (counted as the dense FFN)
+    }
+  };
   const head = 2 * d * c.vocabSize;
-  return 3 * (c.layers * perLayer + head);
+  return 3 * (c.blocks.reduce((a, b) => a + layer(b), 0) + head);
 }
 
 // Parameters: total, and active per token (one modality path).

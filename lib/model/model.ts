@@ -12,7 +12,7 @@ import { Parameter } from '../nn/parameter';
 import {
   add, cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, randn, rowScale, scatterRows, tensor,
 } from '../ops';
-import { ModelConfig, finalNormGroups, modSettings, moeSettings, validateConfig } from './config';
+import { ModelConfig, explicitConfig, finalNormGroups, modSettings, moeSettings, validateConfig } from './config';
 import { MoDBlock } from '../nn/mod';
 import { PatchDiffusion, alphaBar, timestepFeatures } from '../nn/diffusion';
 import { MoEFeedForward, ModalityExpertFFN } from '../nn/moe';
@@ -73,7 +73,7 @@ export class Model {
   #saved: Saved | null = null;
 
   constructor(cfg: ModelConfig, opts: ModelOptions) {
-    this.cfg = validateConfig(cfg);
+    this.cfg = explicitConfig(validateConfig(cfg));
     this.device = opts.device;
     this.masterDtype = opts.masterDtype ?? 'f32';
     this.computeDtype = opts.computeDtype ?? (this.device.isCuda ? 'bf16' : this.masterDtype);

@@ -130,20 +130,26 @@ export function loadCheckpoint(p: string): LoadedCheckpoint {
   const weights = decodeSafetensors(read('model.safetensors'), `${dir}/model.safetensors`);
   return {
     dir,
-    config: legacyFinalNorm(state.config, weights),
+    config: olderDefaults(state.config, weights),
     train: state.train,
     weights,
     optimizer: decodeSafetensors(read('optimizer.safetensors'), `${dir}/optimizer.safetensors`),
   };
 }
 
-// Models with no modality-untied block (dense, moe) once kept a final norm per modality
-// (final_norm.weight.{modality}); such a checkpoint loads with that layout, as it was trained.
-function legacyFinalNorm(config: ModelConfig, weights: Safetensors): ModelConfig {
+// A config written before the resolved defaults were saved with it (no `finalNorm` field) means
+// what those older defaults meant: models with no modality-untied block (dense, moe) kept a final
+// norm per modality (final_norm.weight.{modality}, found in the weights), and Mixture-of-Depths
+// blocks multiplied the update by the raw router logit.
+function olderDefaults(config: ModelConfig, weights: Safetensors): ModelConfig {
   if (!config || config.finalNorm !== undefined || !Array.isArray(config.modalities) || !Array.isArray(config.blocks)) return config;
-  if (finalNormGroups(config) !== 1 || config.modalities.length < 2) return config;
-  const perModality = config.modalities.every((m) => weights.tensors.has(`final_norm.weight.${m.name}`));
-  return perModality ? { ...config, finalNorm: 'modality' } : config;
+  const perModality = config.modalities.length > 1 && config.modalities.every((m) => weights.tensors.has(`final_norm.weight.${m.name}`));
+  const routesDepth = config.blocks.some((b) => b === 'mod' || b === 'mode-staged');
+  return {
+    ...config,
+    ...(perModality && finalNormGroups(config) === 1 ? { finalNorm: 'modality' as const } : {}),
+    ...(routesDepth && config.mod?.gate === undefined ? { mod: { ...(config.mod ?? {}), gate: 'raw' as const } } : {}),
+  };
 }
 
 // Puts loaded weights (and moments, when an optimiser is given) into place.
