@@ -138,7 +138,7 @@ export async function runCompare(o: CompareOptions): Promise<Record<string, unkn
     const what = c.model === 'mod' ? ` (${c.layers} layers ${c.blocks}, capacity ${fmt(100 * c.capacity!, 1)}%)` : ` (${c.layers} layers)`;
     console.log(
       `${label(c.model)}${what}: ${fmt(c.flopsVsMoT, 2)}x the MoT FLOPs per step, step time ${fmt(c.medianStepMs, 0)} ms ` +
-        `(${fmt(c.stepTimeVsMoT, 2)}x MoT's${c.model === 'mot' ? '' : `, ${fmt(100 * (1 - c.stepTimeVsMoT), 0)}% saved`})`,
+        `(${fmt(c.stepTimeVsMoT, 2)}x MoT's${c.model === 'mod' ? `: ${fmt(100 * (1 - c.stepTimeVsMoT), 0)}% of the step time saved` : ''})`,
     );
   }
   console.log(`wall clock: ${kinds.map((k) => `${label(k)} ${fmt(seconds[k], 1)} s`).join(', ')}; curves in ${svg}`);
