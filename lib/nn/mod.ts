@@ -24,9 +24,9 @@ export interface ModConfig {
   capacity: number; // fraction C of each sequence's tokens that go through the block
   // what multiplies the update: sigmoid of the router logit (default), the raw logit (the paper's
   // literal r), or 1 (tests). The raw logit starts near 0 (a small router on a small residual
-  // stream) and the BCE decision keeps it there: the block's update and both gradients are scaled by
-  // it, so the block learns nothing and the sign can flip. The sigmoid starts at 0.5, stays positive
-  // and agrees with the causal decision (sigmoid > 0.5); the router still learns through the product.
+  // stream) and the block's gradient and the router's are both proportional to it, so training can
+  // stay at r ~ 0 (every layer routed: the blocks did nothing). The sigmoid starts at 0.5, stays
+  // positive and agrees with the causal decision (sigmoid > 0.5); the router learns through the product.
   gate: ModGate;
   aux: ModAux;
   auxWeight: number;
