@@ -24,8 +24,8 @@ export interface ModConfig {
   capacity: number; // fraction C of each sequence's tokens that go through the block
   // what multiplies the update: sigmoid of the router logit (default), the raw logit (the paper's
   // literal r), or 1 (tests). The raw logit starts near 0 (a small router on a small residual
-  // stream) and the block's gradient and the router's are both proportional to it, so training can
-  // stay at r ~ 0 (every layer routed: the blocks did nothing). The sigmoid starts at 0.5, stays
+  // stream); the block's gradient is proportional to it and the router's to the block's (untrained)
+  // update, so training can stay at r ~ 0 (every layer routed: the blocks did nothing). The sigmoid starts at 0.5, stays
   // positive and agrees with the causal decision (sigmoid > 0.5); the router learns through the product.
   gate: ModGate;
   aux: ModAux;
