@@ -121,6 +121,7 @@ export interface Binding {
   rowScale(x: H, w: H, y: H): void;
   rowDot(a: H, b: H, out: H): void;
   slotTokens(slots: H, k: number, experts: H | null, noop: number, tokens: H): void;
-  capacitySlots(perm: H, offsets: H, capacity: number, slots: H): void;
+  capacitySlots(perm: H, offsets: H, capacity: number, order: H | null, slots: H): void;
+  assignmentPriority(rows: H | null, tokens: number, k: number, order: H): void;
   choiceGateIndex(chosen: H, experts: number, out: H): void;
 }

@@ -77,6 +77,19 @@ describe('row scaling and dispatch slots', () => {
     expectClose(d, [0, 1, 2, 3].map((r) => x[3 * r] ** 2 + x[3 * r + 1] ** 2 + x[3 * r + 2] ** 2), TOL.f64, 'rowDot');
   });
 
+  test('capacity in Switch/GShard priority: first choices in sequence order, then second choices; rows given by their sequence order', async () => {
+    // token t's experts at 2t, 2t + 1; sequence order: the token of row 2, then row 0, then row 1
+    expect(Array.from(await mixt.assignmentPriority(i32([2, 0, 1]), 3, 2).toArray())).toEqual([4, 0, 2, 5, 1, 3]);
+    expect(Array.from(await mixt.assignmentPriority(null, 2, 2, { device: mixt.tensor([0]).device }).toArray())).toEqual([0, 2, 1, 3]);
+    const experts = i32([1, 0, 0, 1, 0, 2]);
+    const order = mixt.assignmentPriority(i32([2, 0, 1]), 3, 2);
+    const plan = mixt.routingPlan(mixt.gatherRows(experts, order), 3);
+    // expert 0: row 2's first choice, row 1's first choice; row 0's second choice is dropped
+    expect(Array.from(await mixt.capacitySlots(plan.perm, plan.offsets, 2, { order }).toArray())).toEqual([4, 2, 0, 3, 5, -1]);
+    expect(() => mixt.capacitySlots(plan.perm, plan.offsets, 2, { order: i32([0]) })).toThrow(/capacitySlots: argument "options.order"/);
+    expect(() => mixt.assignmentPriority(null, 2, 2)).toThrow(/assignmentPriority/);
+  });
+
   test('slot tokens (k = 2, a no-op expert) and capacity slots; -1 rows gather as zeros and scatter nowhere', async () => {
     const experts = i32([0, 3, 1, 1, 3, 0]); // token t's two experts at 2t, 2t + 1; expert 3 is the no-op
     const plan = mixt.routingPlan(experts, 4);

@@ -4,7 +4,8 @@ import { Batch } from '../lib/nn/batch';
 import { MoDBlock, ModConfig, MOD_DEFAULTS } from '../lib/nn/mod';
 import { MoEFeedForward, MoeConfig, MOE_DEFAULTS } from '../lib/nn/moe';
 import { MoTBlock } from '../lib/nn/mot_block';
-import { presetConfig } from '../lib/model/config';
+import { flopsPerToken, presetConfig } from '../lib/model/config';
+import { comparePlans } from '../lib/cli/compare';
 import { Model } from '../lib/model/model';
 import { shapesCorpus } from '../lib/train/data/dataset';
 import { SHAPES_VOCAB } from '../lib/train/data/shapes';
@@ -154,8 +155,43 @@ describe('Mixture-of-Experts FFN', () => {
   });
 });
 
+describe('FLOPs of routed models', () => {
+  const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
+  test('a MoD layer costs its capacity\'s share of a block plus its router; compare\'s MoD model is the deepest within the MoT model\'s FLOPs', () => {
+    const cfg = (blocks: ('mot' | 'mod')[], capacity = 0.125) => presetConfig('tiny', vocab, blocks, { layers: blocks.length, mod: { capacity } });
+    const S = 256, mot1 = flopsPerToken(cfg(['mot']), S), mot2 = flopsPerToken(cfg(['mot', 'mot']), S);
+    const layer = mot2 - mot1, d = 96;
+    const mod = flopsPerToken(cfg(['mot', 'mod']), S) - mot1;
+    // capacity 1: the whole block plus the router
+    expect(flopsPerToken(cfg(['mot', 'mod'], 1), S) - mot1).toBeCloseTo(layer + 3 * 2 * d, 6);
+    // capacity 1/8: an eighth of the projections and FFN, attention among the 32 chosen, the router on all
+    const attn = (len: number) => 3 * 2 * 2 * len * 4 * 24 * 0.5; // causal, 4 heads of 24
+    expect(mod).toBeCloseTo(0.125 * (layer - attn(S) + attn(32)) + 3 * 2 * d, 6);
+    const plans = comparePlans('tiny', ['mot', 'mod'], S);
+    const [motPlan, modPlan] = plans;
+    expect(modPlan.layers).toBeGreaterThan(motPlan.layers);
+    expect(modPlan.flops).toBeLessThanOrEqual(motPlan.flops);
+    const deeper = presetConfig('tiny', vocab, Array.from({ length: modPlan.layers + 1 }, (_, i) => (i % 2 ? 'mod' : 'mot')), { layers: modPlan.layers + 1 });
+    expect(flopsPerToken(deeper, S)).toBeGreaterThan(motPlan.flops);
+  });
+});
+
 describe('routed models train', () => {
   const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
+  test('MoD does something: the chosen tokens\' gates leave 0 (default sigmoid gate); the raw router logit stays near 0', async () => {
+    const data = shapesCorpus({ docs: 200, seed: 3 });
+    const opts = { ...TRAIN_DEFAULTS, steps: 40, batch: 2, seqLen: 128, lr: 5e-3, minLr: 5e-4, warmup: 5 };
+    const gates = async (gate?: 'raw') => {
+      const cfg = presetConfig('tiny', vocab, ['mod', 'mod'], { dModel: 32, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 48, ...(gate ? { mod: { gate } } : {}) });
+      const tr = new Trainer(new Model(cfg, { device: Device.cpu, seed: 1 }), data, opts);
+      while (tr.step < 40) await tr.trainStep();
+      return tr.history.slice(-10).flatMap((h) => h.routing!.map((r) => r.meanGate!));
+    };
+    const sig = await gates(), raw = await gates('raw');
+    expect(Math.min(...sig)).toBeGreaterThan(0.4);
+    expect(Math.max(...raw.map(Math.abs))).toBeLessThan(0.1); // what the default avoids: updates scaled by ~0
+  });
+
   test('MoD every other layer: the causal predictor\'s agreement with top-k rises; every routed kind lowers the loss', async () => {
     const data = shapesCorpus({ docs: 300, seed: 2 });
     const opts = { ...TRAIN_DEFAULTS, steps: 120, batch: 2, seqLen: 128, lr: 5e-3, minLr: 5e-4, warmup: 5 };

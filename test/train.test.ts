@@ -6,7 +6,7 @@ import { Device } from '../lib/core/device';
 import { presetConfig, ModelConfig } from '../lib/model/config';
 import { Model } from '../lib/model/model';
 import { Batch } from '../lib/nn/batch';
-import { loadCheckpoint } from '../lib/train/checkpoint';
+import { loadCheckpoint, restoreCheckpoint } from '../lib/train/checkpoint';
 import { shapesCorpus } from '../lib/train/data/dataset';
 import { PackedLoader } from '../lib/train/data/loader';
 import { SHAPES_VOCAB } from '../lib/train/data/shapes';
@@ -44,6 +44,48 @@ describe('model', () => {
     model.backward();
     const params = [model.embed, ...model.blocks[0].parameters().slice(0, 4), ...model.blocks[1].parameters().slice(-2), ...model.finalNorm.parameters()];
     await checkParameterGradients(params, lossValue, { probes: 4, eps: 1e-5, floor: 1e-5 });
+  });
+});
+
+describe('the dense baseline', () => {
+  const lossOf = async (model: Model) => {
+    const hb = new PackedLoader(data, 64, 2, 9).next();
+    const batch = new Batch({ modality: hb.modality, docIds: hb.docIds, positions: hb.positions, rowLength: 64 }, 3, Device.cpu);
+    const st = model.forward({ batch, tokens: hb.tokens, targets: hb.targets, targetModality: hb.targetModality, lossWeights: new Float32Array(hb.targets.length) });
+    model.clearSaved();
+    const v = Array.from(await st.lossSums.toArray());
+    st.dispose();
+    batch.dispose();
+    return v;
+  };
+
+  test('dense shares every weight, the final norm included; an older dense checkpoint (final_norm.weight.{modality}) loads as trained', async () => {
+    const dense = new Model(small('dense'), { device: Device.cpu, seed: 2 });
+    expect(dense.finalNorm.weight.groups).toBe(1);
+    expect(dense.parameters().filter((p) => p.groups > 1).map((p) => p.name)).toEqual([]);
+    const fresh = new Trainer(dense, data, opts(1));
+    await fresh.trainStep();
+    const names = [...loadCheckpoint(await fresh.save(tmp())).weights.tensors.keys()];
+    expect(names).toContain('final_norm.weight');
+    expect(names.filter((n) => n.startsWith('final_norm.'))).toEqual(['final_norm.weight']);
+    // a checkpoint in the older layout: what a dense model was (one final norm per modality), saved
+    // by a writer that knew no `finalNorm` field
+    const old = new Model({ ...small('dense'), finalNorm: 'modality' }, { device: Device.cpu, seed: 3 });
+    const tr = new Trainer(old, data, opts(3));
+    while (tr.step < 3) await tr.trainStep();
+    const dir = await tr.save(tmp());
+    const statePath = path.join(dir, 'state.json');
+    const state = JSON.parse(fs.readFileSync(statePath, 'utf8'));
+    delete state.config.finalNorm;
+    fs.writeFileSync(statePath, JSON.stringify(state));
+    const ck = loadCheckpoint(dir);
+    expect(ck.weights.tensors.has('final_norm.weight.text')).toBe(true);
+    expect(ck.config.finalNorm).toBe('modality');
+    const loaded = new Model(ck.config, { device: Device.cpu });
+    restoreCheckpoint(ck, loaded);
+    const w = await values(loaded.finalNorm.weight.value);
+    expect(w.slice(0, 32)).not.toEqual(w.slice(32, 64)); // the per-modality norms did train apart
+    expect(await lossOf(loaded)).toEqual(await lossOf(old));
   });
 });
 

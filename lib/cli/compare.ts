@@ -1,22 +1,68 @@
-// `mixt compare`: the paper's claim in small: a dense model and a Mixture-of-Transformers model of
-// equal FLOPs per step (the same shape; MoT unties the weights by modality, so each token still
-// uses one copy) trained on the same data and seed; per-modality loss curves as SVG and JSON, and
-// the step at which MoT reaches the dense model's final loss, per modality.
+// `mixt compare`: the papers' claims in small, on the same data and seed: a dense model and a
+// Mixture-of-Transformers model of equal FLOPs per step (the same shape; MoT unties the weights by
+// modality, so each token still uses one copy), and with `--blocks ...,mod` a Mixture-of-Depths
+// model (MoT blocks, every other one routed) as deep as the MoT model's FLOPs per step allow.
+// Per-modality loss curves as SVG and JSON, the step at which each model reaches the others' final
+// loss, and each model's FLOPs per step and measured step time beside the MoT model's.
 import { Command } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
-import { PresetName } from '../model/config';
+import { ModelConfig, PRESETS, PresetName, flopsPerToken, modSettings, presetConfig } from '../model/config';
+import { SHAPES_VOCAB } from '../train/data/shapes';
 import { StepReport } from '../train/trainer';
 import { fmt, intOption } from './common';
 import { Series, lineChartsSvg, smooth } from './plot';
-import { runTrain } from './train';
+import { RUN_DEFAULTS, parseBlocks, runTrain } from './train';
+
+type CompareKind = 'dense' | 'mot' | 'mod';
+const KINDS: Record<CompareKind, { label: string; color: string }> = {
+  dense: { label: 'dense', color: '#d62728' },
+  mot: { label: 'MoT', color: '#1f77b4' },
+  mod: { label: 'MoD', color: '#2ca02c' },
+};
 
 interface CompareOptions {
   preset: PresetName;
+  blocks: string;
   steps?: number;
   device?: string;
   out: string;
   seed: number;
+}
+
+// The model of a kind: its block pattern and depth, and its FLOPs per token of a training step.
+interface ModelPlan {
+  kind: CompareKind;
+  pattern: string;
+  layers: number;
+  flops: number;
+}
+
+function configOf(preset: PresetName, pattern: string, layers: number): ModelConfig {
+  const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
+  return presetConfig(preset, vocab, parseBlocks(pattern, layers), { layers });
+}
+
+// dense and MoT: the preset's shape. MoD: 'mot,mod' at the greatest depth whose FLOPs per step do not
+// exceed the MoT model's (a routed layer costs its capacity's share of a block), the MoD paper's
+// isoFLOP comparison.
+export function comparePlans(preset: PresetName, kinds: CompareKind[], seqLen: number): ModelPlan[] {
+  const base = PRESETS[preset].layers;
+  const flops = (pattern: string, layers: number) => flopsPerToken(configOf(preset, pattern, layers), seqLen);
+  const budget = flops('mot', base);
+  return kinds.map((kind) => {
+    if (kind !== 'mod') return { kind, pattern: kind, layers: base, flops: flops(kind, base) };
+    let layers = base;
+    while (flops('mot,mod', layers + 1) <= budget) layers++;
+    return { kind, pattern: 'mot,mod', layers, flops: flops('mot,mod', layers) };
+  });
+}
+
+function parseKinds(spec: string): CompareKind[] {
+  const kinds = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const k of kinds) if (!(k in KINDS)) throw new RangeError(`--blocks: compare trains ${Object.keys(KINDS).join(', ')}; received "${k}"`);
+  if (!kinds.includes('mot')) kinds.unshift('mot'); // the reference of FLOPs and step time
+  return [...new Set(kinds)] as CompareKind[];
 }
 
 // First step where the smoothed curve is at or below `target`.
@@ -25,52 +71,85 @@ function reachStep(curve: [number, number][], target: number): number | null {
   return null;
 }
 
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+
 export async function runCompare(o: CompareOptions): Promise<Record<string, unknown>> {
-  const runs: Record<'dense' | 'mot', StepReport[]> = { dense: [], mot: [] };
-  const times: Record<string, number> = {};
-  for (const kind of ['dense', 'mot'] as const) {
-    process.stderr.write(`mixt compare: training the ${kind} model\n`);
+  const kinds = parseKinds(o.blocks);
+  const seqLen = Math.min(RUN_DEFAULTS[o.preset]?.seq ?? 256, PRESETS[o.preset]?.maxSeqLen ?? 256);
+  const plans = comparePlans(o.preset, kinds, seqLen);
+  const runs = {} as Record<CompareKind, StepReport[]>;
+  const seconds: Record<string, number> = {};
+  fs.mkdirSync(o.out, { recursive: true });
+  for (const plan of plans) {
+    process.stderr.write(`mixt compare: training the ${KINDS[plan.kind].label} model (${plan.layers} layers, ${plan.pattern})\n`);
+    const dir = path.join(o.out, plan.kind);
+    fs.mkdirSync(dir, { recursive: true });
+    const config = path.join(dir, 'model.json');
+    fs.writeFileSync(config, JSON.stringify({ layers: plan.layers }));
     const t0 = performance.now();
-    const r = await runTrain({ preset: o.preset, blocks: kind, steps: o.steps, device: o.device, out: path.join(o.out, kind), seed: o.seed, quiet: true });
-    times[kind] = (performance.now() - t0) / 1000;
-    runs[kind] = r.trainer.history;
+    const r = await runTrain({ preset: o.preset, blocks: plan.pattern, config, steps: o.steps, device: o.device, out: dir, seed: o.seed, quiet: true });
+    seconds[plan.kind] = (performance.now() - t0) / 1000;
+    runs[plan.kind] = r.trainer.history;
     r.trainer.model.dispose();
     r.trainer.dispose();
   }
   const names = runs.mot[0].modalities.map((m) => m.name);
   const curve = (h: StepReport[], m: number) => smooth(h.map((r) => [r.step, r.modalities[m].loss] as [number, number]), 0.1);
+  const last = (c: [number, number][]) => c[c.length - 1][1];
+  // each later model against each earlier one: the step at which it reaches that one's final loss
+  const pairs = kinds.flatMap((k, i) => kinds.slice(0, i).map((ref) => [k, ref] as const));
   const summary = names.map((name, m) => {
-    const dense = curve(runs.dense, m), mot = curve(runs.mot, m);
-    const denseFinal = dense[dense.length - 1][1], motFinal = mot[mot.length - 1][1];
-    const at = reachStep(mot, denseFinal);
-    return { modality: name, denseFinal, motFinal, motReachesDenseFinalAtStep: at, fractionOfSteps: at === null ? null : at / dense.length };
+    const curves = Object.fromEntries(kinds.map((k) => [k, curve(runs[k], m)])) as Record<CompareKind, [number, number][]>;
+    const final = Object.fromEntries(kinds.map((k) => [k, last(curves[k])]));
+    const reaches = pairs.map(([k, ref]) => ({ model: k, reference: ref, atStep: reachStep(curves[k], last(curves[ref])), steps: curves[ref].length }));
+    const motVsDense = reaches.find((r) => r.model === 'mot' && r.reference === 'dense');
+    return {
+      modality: name, final, reaches,
+      ...(final.dense !== undefined ? { denseFinal: final.dense, motFinal: final.mot, motReachesDenseFinalAtStep: motVsDense?.atStep ?? null } : {}),
+    };
   });
+  // cost beside the MoT model: FLOPs per step (counted) and step time (measured, median)
+  const stepMs = (k: CompareKind) => median(runs[k].slice(3).map((r) => r.ms));
+  const motPlan = plans.find((p) => p.kind === 'mot')!;
+  const cost = plans.map((p) => ({
+    model: p.kind, layers: p.layers, blocks: p.pattern, flopsPerToken: p.flops,
+    flopsVsMoT: p.flops / motPlan.flops, medianStepMs: stepMs(p.kind), stepTimeVsMoT: stepMs(p.kind) / stepMs('mot'),
+    ...(p.kind === 'mod' ? { capacity: modSettings(configOf(o.preset, p.pattern, p.layers)).capacity } : {}),
+  }));
   const panels = names.map((name, m) => ({
     title: `${name} loss`,
-    series: [
-      { label: 'dense', color: '#d62728', points: curve(runs.dense, m) },
-      { label: 'MoT', color: '#1f77b4', points: curve(runs.mot, m) },
-    ] as Series[],
+    series: kinds.map((k) => ({ label: KINDS[k].label, color: KINDS[k].color, points: curve(runs[k], m) })) as Series[],
   }));
-  fs.mkdirSync(o.out, { recursive: true });
   const svg = path.join(o.out, 'compare.svg');
-  fs.writeFileSync(svg, lineChartsSvg(panels, { xLabel: 'step', title: `dense vs Mixture-of-Transformers (${o.preset}, equal FLOPs per step)` }));
-  const result = { preset: o.preset, steps: runs.mot.length, seconds: times, summary, svg };
+  const title = `${kinds.map((k) => KINDS[k].label).join(' vs ')} (${o.preset}; FLOPs per step at most the MoT model's)`;
+  fs.writeFileSync(svg, lineChartsSvg(panels, { xLabel: 'step', title }));
+  const result = { preset: o.preset, steps: runs.mot.length, seconds, summary, cost, svg };
   fs.writeFileSync(path.join(o.out, 'compare.json'), JSON.stringify({ ...result, curves: runs }, null, 1));
+  const label = (k: CompareKind) => KINDS[k].label;
   for (const s of summary) {
+    const reach = s.reaches.map((r) =>
+      r.atStep === null ? `${label(r.model)} did not reach ${label(r.reference)}'s final` : `${label(r.model)} reaches ${label(r.reference)}'s final at step ${r.atStep} (${fmt((100 * r.atStep) / r.steps, 0)}%)`);
+    console.log(`${s.modality}: final ${kinds.map((k) => `${label(k)} ${fmt(s.final[k])}`).join(', ')}; ${reach.join('; ')}`);
+  }
+  for (const c of cost) {
+    const what = c.model === 'mod' ? ` (${c.layers} layers ${c.blocks}, capacity ${fmt(100 * c.capacity!, 1)}%)` : ` (${c.layers} layers)`;
     console.log(
-      `${s.modality}: dense final ${fmt(s.denseFinal)}, MoT final ${fmt(s.motFinal)}; ` +
-        (s.motReachesDenseFinalAtStep === null ? 'MoT did not reach the dense final loss' : `MoT reaches it at step ${s.motReachesDenseFinalAtStep} (${fmt(100 * s.fractionOfSteps!, 0)}% of the steps)`),
+      `${label(c.model)}${what}: ${fmt(c.flopsVsMoT, 2)}x the MoT FLOPs per step, step time ${fmt(c.medianStepMs, 0)} ms ` +
+        `(${fmt(c.stepTimeVsMoT, 2)}x MoT's${c.model === 'mod' ? `: ${fmt(100 * (1 - c.stepTimeVsMoT), 0)}% of the step time saved` : ''})`,
     );
   }
-  console.log(`wall clock: dense ${fmt(times.dense, 1)} s, MoT ${fmt(times.mot, 1)} s; curves in ${svg}`);
+  console.log(`wall clock: ${kinds.map((k) => `${label(k)} ${fmt(seconds[k], 1)} s`).join(', ')}; curves in ${svg}`);
   return result;
 }
 
 export function compareCommand(): Command {
   return new Command('compare')
-    .description('train a dense and a MoT model of equal FLOPs per step on the same data; plot per-modality losses')
+    .description('train dense, MoT (and MoD) models at equal FLOPs per step on the same data; plot per-modality losses')
     .option('--preset <name>', 'tiny | small | medium', 'tiny')
+    .option('--blocks <kinds>', "models to compare: dense, mot, mod (MoT blocks, Mixture-of-Depths every other layer, as deep as the MoT model's FLOPs per step allow)", 'dense,mot')
     .option('--steps <n>', 'steps for each model', intOption('--steps'))
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'")
     .option('--out <dir>', 'output directory', 'runs/compare')
@@ -79,3 +158,4 @@ export function compareCommand(): Command {
       await runCompare(o);
     });
 }
+

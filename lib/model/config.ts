@@ -1,5 +1,6 @@
 // Model configuration (JSON) and presets. A model is a shared token embedding, a stack of blocks
-// chosen per layer by `blocks`, a per-modality final norm and an LM head (tied or not).
+// chosen per layer by `blocks`, a final norm (per modality when some block unties weights by
+// modality, else shared) and an LM head (tied or not).
 import { rangeError, typeError } from '../core/errors';
 
 import { MOD_DEFAULTS, ModConfig } from '../nn/mod';
@@ -36,8 +37,32 @@ export interface ModelConfig {
   mod?: Partial<ModConfig>; // routing settings of mod / mode-staged blocks
   moe?: Partial<MoeConfig>; // expert settings of moe / mode-* / mot+moe blocks
   moeModality?: string; // the modality whose FFN is experts in mot+moe blocks (default: the first)
+  // the final norm: untied by modality, or one shared by all (default: untied exactly when some block
+  // unties weights by modality, so a `dense` model shares every weight)
+  finalNorm?: 'modality' | 'shared';
   // the Transfusion setting: continuous image patches with an epsilon-prediction loss
   transfusion?: { patchDim: number; lambda: number; timesteps: number };
+}
+
+// Block kinds with weights untied by modality.
+const MODALITY_UNTIED: readonly BlockKind[] = ['mot', 'mod', 'mot+moe'];
+
+// Weight groups of the final norm: one per modality, or 1 when shared.
+export function finalNormGroups(c: ModelConfig): number {
+  const untied = c.finalNorm ? c.finalNorm === 'modality' : c.blocks.some((b) => MODALITY_UNTIED.includes(b));
+  return untied ? c.modalities.length : 1;
+}
+
+// The config with the defaults this version resolves written out (the final norm's layout, the
+// Mixture-of-Depths gate), so that a saved model keeps meaning what it was trained as when a
+// default changes. A config without `finalNorm` was written before these were explicit.
+export function explicitConfig(c: ModelConfig): ModelConfig {
+  const routesDepth = c.blocks.some((b) => b === 'mod' || b === 'mode-staged');
+  return {
+    ...c,
+    finalNorm: finalNormGroups(c) > 1 ? 'modality' : 'shared',
+    ...(routesDepth ? { mod: { ...(c.mod ?? {}), gate: modSettings(c).gate } } : {}),
+  };
 }
 
 export function modSettings(c: ModelConfig): ModConfig {
@@ -129,6 +154,7 @@ export function validateConfig(c: ModelConfig): ModelConfig {
   if (moe.choice === 'token' && moe.k > moe.experts + (moe.noop ? 1 : 0)) throw rangeError(fn, 'moe.k', `at most the number of experts (${moe.experts})`, moe.k);
   if (moe.choice !== 'token' && moe.choice !== 'expert') throw typeError(fn, 'moe.choice', "'token' or 'expert'", moe.choice);
   if (moe.choice === 'expert' && !(moe.capacityFactor > 0)) throw rangeError(fn, 'moe.capacityFactor', 'a positive capacity factor for expert choice', moe.capacityFactor);
+  if (c.finalNorm !== undefined && c.finalNorm !== 'modality' && c.finalNorm !== 'shared') throw typeError(fn, 'finalNorm', "'modality' or 'shared'", c.finalNorm);
   if (c.moeModality !== undefined && !c.modalities.some((m) => m.name === c.moeModality)) {
     throw rangeError(fn, 'moeModality', `one of ${c.modalities.map((m) => m.name).join(', ')}`, c.moeModality);
   }
@@ -136,21 +162,36 @@ export function validateConfig(c: ModelConfig): ModelConfig {
 }
 
 // FLOPs of one training step (forward + backward = 3x forward) per token, counting matrix work
-// only (the convention of MFU): 6 x active parameters + attention.
+// only (the convention of MFU): 6 x active parameters + attention. A Mixture-of-Depths layer
+// (mod, mode-staged) costs its router on every token and its block on the chosen fraction only
+// (attention among the chosen); an expert FFN costs k experts and the router.
 export function flopsPerToken(c: ModelConfig, seqLen: number, causal = true): number {
   const d = c.dModel, hd = c.headDim;
   const attnProj = d * (c.heads * hd) * 2 + d * (c.kvHeads * hd) * 2;
-  const ffn = 3 * d * c.ffnHidden;
-  const perLayer = 2 * (attnProj + ffn) + 2 * 2 * seqLen * c.heads * hd * (causal ? 0.5 : 1);
+  const moe = moeSettings(c), mod = modSettings(c);
+  const dense = 3 * d * c.ffnHidden;
+  const experts = (moe.choice === 'token' ? moe.k : moe.capacityFactor * moe.k) * 3 * d * moe.hidden + d * (moe.experts + (moe.noop ? 1 : 0));
+  const block = (ffn: number, len: number) => 2 * (attnProj + ffn) + 2 * 2 * len * c.heads * hd * (causal ? 0.5 : 1);
+  const chosen = Math.min(seqLen, Math.max(1, Math.ceil(mod.capacity * seqLen)));
+  const routed = (ffn: number) => (chosen / seqLen) * block(ffn, chosen) + 2 * d;
+  const layer = (b: BlockKind): number => {
+    switch (b) {
+      case 'mod': return routed(dense);
+      case 'mode-staged': return routed(experts);
+      case 'moe':
+      case 'mode-integrated': return block(experts, seqLen);
+      default: return block(dense, seqLen); // dense, mot, and mot+moe (counted as the dense FFN)
+    }
+  };
   const head = 2 * d * c.vocabSize;
-  return 3 * (c.layers * perLayer + head);
+  return 3 * (c.blocks.reduce((a, b) => a + layer(b), 0) + head);
 }
 
 // Parameters: total, and active per token (one modality path).
 export function parameterCount(c: ModelConfig): { total: number; activePerToken: number } {
   const d = c.dModel, hd = c.headDim, M = c.modalities.length;
   const block = d * c.heads * hd * 2 + d * c.kvHeads * hd * 2 + 3 * d * c.ffnHidden + 2 * d + (c.qkNorm ? 2 * hd : 0);
-  let total = c.vocabSize * d * (c.tieEmbeddings ? 1 : 2) + M * d;
+  let total = c.vocabSize * d * (c.tieEmbeddings ? 1 : 2) + finalNormGroups(c) * d;
   const moe = moeSettings(c);
   const experts = moe.experts * 3 * d * moe.hidden;
   const attn = block - 3 * d * c.ffnHidden;

@@ -1,4 +1,4 @@
-// The model: token embedding (shared), blocks, per-modality final norm, LM head, and a fused,
+// The model: token embedding (shared), blocks, final norm (per modality or shared), LM head, and a fused,
 // chunked LM-head cross-entropy whose loss and accuracy are reported per modality.
 import { Device } from '../core/device';
 import { DType } from '../core/dtype';
@@ -12,7 +12,7 @@ import { Parameter } from '../nn/parameter';
 import {
   add, cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, randn, rowScale, scatterRows, tensor,
 } from '../ops';
-import { ModelConfig, modSettings, moeSettings, validateConfig } from './config';
+import { ModelConfig, explicitConfig, finalNormGroups, modSettings, moeSettings, validateConfig } from './config';
 import { MoDBlock } from '../nn/mod';
 import { PatchDiffusion, alphaBar, timestepFeatures } from '../nn/diffusion';
 import { MoEFeedForward, ModalityExpertFFN } from '../nn/moe';
@@ -73,7 +73,7 @@ export class Model {
   #saved: Saved | null = null;
 
   constructor(cfg: ModelConfig, opts: ModelOptions) {
-    this.cfg = validateConfig(cfg);
+    this.cfg = explicitConfig(validateConfig(cfg));
     this.device = opts.device;
     this.masterDtype = opts.masterDtype ?? 'f32';
     this.computeDtype = opts.computeDtype ?? (this.device.isCuda ? 'bf16' : this.masterDtype);
@@ -81,7 +81,7 @@ export class Model {
     const M = cfg.modalities.length;
     this.embed = new Parameter('embed.weight', normalInit(init, [cfg.vocabSize, cfg.dModel], 0.02), 'embedding', this.computeDtype);
     this.blocks = cfg.blocks.map((kind, i) => this.makeBlock(kind, i, init));
-    this.finalNorm = new ModalityNorm('final_norm', cfg.normKind, M, cfg.dModel, init, this.computeDtype);
+    this.finalNorm = new ModalityNorm('final_norm', cfg.normKind, finalNormGroups(this.cfg), cfg.dModel, init, this.computeDtype);
     this.head = cfg.tieEmbeddings
       ? this.embed
       : new Parameter('lm_head.weight', normalInit(init, [cfg.vocabSize, cfg.dModel], 0.02), 'matrix', this.computeDtype);

@@ -36,6 +36,8 @@ export class Batch {
   readonly groupedIds: Tensor; // i32 [T] modality of each row in grouped order
   readonly identity: boolean; // one modality: grouped order is the original order
   readonly rowLength: number; // tokens per packed row
+  // tokens per modality, when the layout came from the host (null for a subset chosen on the device)
+  readonly hostCounts: number[] | null;
   #repeated = new Map<number, Tensor>();
   #denseOffsets: Tensor | null = null;
 
@@ -50,6 +52,9 @@ export class Batch {
       this.positions = ids(layout.positions);
       this.spanIds = layout.spanIds ? ids(layout.spanIds) : null;
       this.rowLength = layout.rowLength ?? this.T;
+      const counts = new Array<number>(modalities).fill(0);
+      for (const m of layout.modality) if (m >= 0 && m < modalities) counts[m]++;
+      this.hostCounts = counts;
     } else {
       this.T = layout.modalityIds.shape[0];
       this.modalityIds = layout.modalityIds;
@@ -57,6 +62,7 @@ export class Batch {
       this.positions = layout.positions;
       this.spanIds = layout.spanIds;
       this.rowLength = layout.rowLength;
+      this.hostCounts = null;
     }
     this.identity = modalities === 1;
     this.plan = routingPlan(this.modalityIds, modalities);

@@ -36,10 +36,10 @@ export class GroupedSwiGLU extends Module implements FeedForward {
     return [...this.wGateUp.parameters(), ...this.wDown.parameters()];
   }
 
-  // x: grouped rows [N, d]; returns [N, d].
-  forward(x: Tensor, batch: Batch): Tensor {
+  // x: grouped rows [N, d]; returns [N, d]. `offsets` [groups + 1]: the row groups of x when they are
+  // not the batch's own (a subset of its rows).
+  forward(x: Tensor, batch: Batch, offsets: Tensor = batch.offsets(this.groups)): Tensor {
     this.clearSaved();
-    const offsets = batch.offsets(this.groups);
     const gateUp = this.wGateUp.forward(x, offsets);
     const h = swiglu(gateUp);
     const y = this.wDown.forward(h, offsets);

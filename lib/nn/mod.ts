@@ -22,13 +22,18 @@ export type ModAux = 'bce' | 'predictor' | 'none';
 
 export interface ModConfig {
   capacity: number; // fraction C of each sequence's tokens that go through the block
-  gate: ModGate; // what multiplies the update: the raw router weight (the paper), its sigmoid, or 1 (tests)
+  // what multiplies the update: sigmoid of the router logit (default), the raw logit (the paper's
+  // literal r), or 1 (tests). The raw logit starts near 0 (a small router on a small residual
+  // stream); the block's gradient is proportional to it and the router's to the block's (untrained)
+  // update, so training can stay at r ~ 0 (every layer routed: the blocks did nothing). The sigmoid starts at 0.5, stays
+  // positive and agrees with the causal decision (sigmoid > 0.5); the router learns through the product.
+  gate: ModGate;
   aux: ModAux;
   auxWeight: number;
   predictorHidden: number;
 }
 
-export const MOD_DEFAULTS: ModConfig = { capacity: 0.125, gate: 'raw', aux: 'bce', auxWeight: 0.01, predictorHidden: 64 };
+export const MOD_DEFAULTS: ModConfig = { capacity: 0.125, gate: 'sigmoid', aux: 'bce', auxWeight: 0.01, predictorHidden: 64 };
 
 interface Saved {
   batch: Batch; // the parent batch (to leave and re-enter grouped order)
@@ -47,6 +52,7 @@ interface Saved {
 export interface ModStats {
   auxLoss: Tensor; // [1] BCE of the causal decision against top-k
   agreement: Tensor; // [1] tokens where the causal decision equals top-k's choice
+  gateMean: Tensor; // [1] mean gate of the chosen tokens (what their update is multiplied by)
   tokens: number;
   chosen: number;
 }
@@ -154,7 +160,7 @@ export class MoDBlock extends Module implements Block {
     ones.dispose();
     const { pred, hidden } = this.predict(xo);
     this.releaseStats();
-    this.lastStats = this.stats(logits, target, pred, T, R * k);
+    this.lastStats = { ...this.stats(logits, target, pred, T, R * k), gateMean: meanOf(g) };
     this.#saved = { batch, xo, idx, sub: subBatch, delta, g, logits, target, pred, hidden };
     const y = batch.toGrouped(out);
     out.dispose();
@@ -212,7 +218,7 @@ export class MoDBlock extends Module implements Block {
   }
 
   // BCE of the causal decision against top-k, and how often they agree (device scalars).
-  private stats(logits: Tensor, target: Tensor, pred: Tensor | null, T: number, chosen: number): ModStats {
+  private stats(logits: Tensor, target: Tensor, pred: Tensor | null, T: number, chosen: number): Omit<ModStats, 'gateMean'> {
     let loss: Tensor, prob: Tensor;
     if (pred) {
       // -(t log p + (1 - t) log(1 - p))
@@ -335,6 +341,7 @@ export class MoDBlock extends Module implements Block {
   releaseStats(): void {
     this.lastStats?.auxLoss.dispose();
     this.lastStats?.agreement.dispose();
+    this.lastStats?.gateMean.dispose();
     this.lastStats = null;
   }
 }

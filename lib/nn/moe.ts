@@ -1,14 +1,15 @@
 // Mixture-of-Experts feed-forward: token-choice top-k routing (softmax or sigmoid gates, optional
 // renormalisation) or expert choice; dropless execution through the grouped GEMM (one launch for
 // all experts, group sizes read on the device) or a capacity factor (each expert keeps its first
-// C assignments in token order, the rest are dropped); a load-balancing loss and a router z-loss
+// C assignments in Switch/GShard priority: every token's first choice in sequence order, then every
+// second choice, ...; the rest are dropped); a load-balancing loss and a router z-loss
 // with weights; optionally a no-op expert beside the FFN experts (integrated MoDE: a token routed
 // there skips the FFN). Experts are SwiGLU FFNs, weights [E, 2F, d] and [E, d, F].
 import { Tensor } from '../core/tensor';
 import {
-  RouterChoice, capacitySlots, cast, choiceGateIndex, gatherRows, groupedMatmul, groupedMatmulDW, groupedMatmulDX, matmul, mul,
+  RouterChoice, assignmentPriority, capacitySlots, copy_, cast, choiceGateIndex, gatherRows, groupedMatmul, groupedMatmulDW, groupedMatmulDX, matmul, mul,
   routerBackward, routerTopk, routingPlan, rowDot, rowScale, scale, scatterRows, slotTokens, sum, swiglu, swigluBackward, tensor, topkColumns,
-  zeros, add, square, mean, abs, step, sub,
+  zeros, add, square, mean,
 } from '../ops';
 import { Batch } from './batch';
 import { FeedForward, GroupedSwiGLU } from './ffn';
@@ -88,7 +89,14 @@ export class MoEFeedForward extends Module implements FeedForward {
     return Math.max(1, Math.ceil((this.cfg.capacityFactor * tokens * this.cfg.k) / this.cfg.experts));
   }
 
-  forward(x: Tensor, _batch: Batch): Tensor {
+  // x: the batch's rows in grouped order (sequence order is reached through the plan's inverse).
+  forward(x: Tensor, batch: Batch): Tensor {
+    return this.forwardRows(x, batch.identity ? null : batch.plan.inv);
+  }
+
+  // x: rows [N, d]; sequenceRows: i32 [N], the row of the r-th token in sequence order (null: the rows
+  // are in sequence order). Only capacity drops depend on it.
+  forwardRows(x: Tensor, sequenceRows: Tensor | null): Tensor {
     this.clearSaved();
     const { cfg } = this;
     const N = x.shape[0], E = cfg.experts, Et = this.totalExperts, dev = x.device;
@@ -97,7 +105,12 @@ export class MoEFeedForward extends Module implements FeedForward {
     if (logits !== lc) lc.dispose();
     const choice = routerTopk(logits, cfg.choice === 'token' ? cfg.k : 1, { gate: cfg.gate, renormalize: cfg.renormalize });
     const assign = choice.experts.reshape([choice.experts.numel]);
-    const plan = routingPlan(assign, Et);
+    const capped = cfg.choice === 'token' && cfg.capacityFactor > 0;
+    // capacity: group the assignments listed in priority order, so each expert's first C are the kept ones
+    const priority = capped ? assignmentPriority(sequenceRows, N, cfg.k, { device: dev }) : null;
+    const listed = priority ? gatherRows(assign, priority) : assign;
+    const plan = routingPlan(listed, Et);
+    if (listed !== assign) listed.dispose();
     const counts = cast(plan.counts, logits.dtype);
     let slots: Tensor | null = null, gateIndex: Tensor | null = null, tok: Tensor, offs: Tensor, gs: Tensor;
     if (cfg.choice === 'expert') {
@@ -111,9 +124,10 @@ export class MoEFeedForward extends Module implements FeedForward {
       gs = gatherRows(pf, gateIndex);
       pf.dispose();
     } else {
-      if (cfg.capacityFactor > 0) {
+      if (priority) {
         const C = this.capacity(N);
-        const all = capacitySlots(plan.perm, plan.offsets, C); // [Et * C]; the no-op expert's come last
+        const all = capacitySlots(plan.perm, plan.offsets, C, { order: priority }); // [Et * C]; the no-op expert's come last
+        priority.dispose();
         slots = all.slice(0, E * C);
         all.dispose();
         offs = tensor(Int32Array.from({ length: E + 1 }, (_, e) => e * C), [E + 1], { dtype: 'i32', device: dev });
@@ -237,10 +251,21 @@ export class MoEFeedForward extends Module implements FeedForward {
 
 
 // MoT + MoE: one modality's FFN replaced by experts (the MoT paper's "MoT + text MoE-4x"); the
-// other modalities keep their own dense FFN. Both run on all rows; a per-row mask picks each row's
-// output (the dense FFN's work on the expert modality's rows is the price of no host sync).
+// other modalities keep their own dense FFN. In grouped order the expert modality's rows are one
+// contiguous block of the routing plan: only those rows enter the experts (router, load statistics,
+// balancing and z losses over them alone), only the other rows enter the dense FFN, and each
+// writes its own rows of the output. Nothing is computed for a row and thrown away, and no gradient
+// crosses between the two sets of rows. The block's bounds come from the batch's modality counts,
+// known on the host.
+interface ModalityExpertSaved {
+  T: number;
+  lo: number; // first grouped row of the expert modality
+  n: number; // its rows
+  denseRows: Tensor | null; // i32 [T - n]: the other rows
+}
+
 export class ModalityExpertFFN extends Module implements FeedForward {
-  #masks: { dense: Tensor; experts: Tensor } | null = null;
+  #saved: ModalityExpertSaved | null = null;
 
   constructor(readonly dense: GroupedSwiGLU, readonly moe: MoEFeedForward, readonly modality: number) {
     super();
@@ -252,36 +277,61 @@ export class ModalityExpertFFN extends Module implements FeedForward {
 
   forward(x: Tensor, batch: Batch): Tensor {
     this.clearSaved();
-    const ids = batch.rowIds(this.dense.groups);
-    if (!ids) throw new RangeError('ModalityExpertFFN: needs the modality of each row');
-    const f = cast(ids, x.dtype === 'f64' ? 'f64' : 'f32');
-    const shifted = scale(f, 1, -this.modality), dist = abs(shifted), off = scale(dist, 1, -0.5);
-    const denseMask = step(off); // 1 where the row is not the expert modality
-    const expertMask = scale(denseMask, -1, 1);
-    for (const t of [f, shifted, dist, off]) t.dispose();
-    const yd = this.dense.forward(x, batch), ym = this.moe.forward(x, batch);
-    const a = rowScale(yd, denseMask), b = rowScale(ym, expertMask);
-    const out = add(a, b, a);
-    for (const t of [yd, ym, b]) t.dispose();
-    this.#masks = { dense: denseMask, experts: expertMask };
+    const counts = batch.hostCounts;
+    if (!counts) throw new RangeError('ModalityExpertFFN: needs a batch whose modality counts are known on the host (one built from a TokenLayout)');
+    const T = x.shape[0], m = this.modality, dev = x.device;
+    const lo = counts.slice(0, m).reduce((a, c) => a + c, 0), n = counts[m];
+    const out = Tensor.empty(x.shape, x.dtype, dev);
+    let denseRows: Tensor | null = null;
+    if (n < T) {
+      // the other modalities' rows, with their group offsets (the expert modality's group empty)
+      const rows = Int32Array.from({ length: T - n }, (_, i) => (i < lo ? i : i + n));
+      denseRows = tensor(rows, [T - n], { dtype: 'i32', device: dev });
+      const offs = new Int32Array(counts.length + 1);
+      for (let g = 0; g < counts.length; g++) offs[g + 1] = offs[g] + (g === m ? 0 : counts[g]);
+      const offsets = tensor(offs, [offs.length], { dtype: 'i32', device: dev });
+      const xd = gatherRows(x, denseRows);
+      const yd = this.dense.forward(xd, batch, offsets);
+      scatterRows(yd, denseRows, T, { out });
+      for (const t of [offsets, xd, yd]) t.dispose();
+    } else this.dense.clearSaved();
+    if (n > 0) {
+      const xm = x.slice(lo, lo + n), om = out.slice(lo, lo + n);
+      const ym = this.moe.forwardRows(xm, null); // the plan is stable: these rows are in sequence order
+      copy_(om, ym);
+      for (const t of [xm, om, ym]) t.dispose();
+    } else {
+      this.moe.clearSaved();
+      this.moe.releaseStats();
+    }
+    this.#saved = { T, lo, n, denseRows };
     return out;
   }
 
   backward(dy: Tensor): Tensor {
-    const m = this.#masks;
-    if (!m) throw new Error('ModalityExpertFFN: backward without a forward');
-    const dd = rowScale(dy, m.dense), dm = rowScale(dy, m.experts);
-    const gx = this.dense.backward(dd), mx = this.moe.backward(dm);
-    const out = add(gx, mx, gx);
-    for (const t of [dd, dm, mx]) t.dispose();
+    const s = this.#saved;
+    if (!s) throw new Error('ModalityExpertFFN: backward without a forward');
+    const dx = Tensor.empty(dy.shape, dy.dtype, dy.device);
+    if (s.denseRows) {
+      const dd = gatherRows(dy, s.denseRows);
+      const gd = this.dense.backward(dd);
+      scatterRows(gd, s.denseRows, s.T, { out: dx });
+      dd.dispose();
+      gd.dispose();
+    }
+    if (s.n > 0) {
+      const dm = dy.slice(s.lo, s.lo + s.n), xm = dx.slice(s.lo, s.lo + s.n);
+      const gm = this.moe.backward(dm);
+      copy_(xm, gm);
+      for (const t of [dm, xm, gm]) t.dispose();
+    }
     this.clearSaved();
-    return out;
+    return dx;
   }
 
   clearSaved(): void {
-    this.#masks?.dense.dispose();
-    this.#masks?.experts.dispose();
-    this.#masks = null;
+    this.#saved?.denseRows?.dispose();
+    this.#saved = null;
     this.dense.clearSaved();
     this.moe.clearSaved();
   }

@@ -135,14 +135,35 @@ export function slotTokens(slots: Tensor, k: number, opts: { experts?: Tensor; n
   return out;
 }
 
-// Capacity dispatch: [E * capacity] slots, expert e's first `capacity` assignments in grouped order, -1 beyond.
-export function capacitySlots(perm: Tensor, offsets: Tensor, capacity: number): Tensor {
+// Dispatch priority of token-choice assignments (Switch/GShard): every token's first choice in
+// sequence order, then every second choice, ...: order[j * N + r] = rows[r] * k + j, where rows[r] is
+// the row (assignment block) of the r-th token in sequence order; rows null: the rows are already in
+// sequence order. Gathering the experts of the assignments through it gives a list whose stable
+// grouping by expert is in priority order (capacitySlots then keeps the first C of each expert).
+export function assignmentPriority(rows: Tensor | null, tokens: number, k: number, opts: { device?: Tensor['device'] } = {}): Tensor {
+  const fn = 'assignmentPriority';
+  opts = checkObject(fn, 'options', opts) as typeof opts;
+  checkNumber(fn, 'tokens', tokens, { integer: true, min: 0 });
+  checkNumber(fn, 'k', k, { integer: true, min: 1 });
+  if (rows !== null) checkTensor(fn, 'rows', rows, { dtype: 'i32', shape: [tokens] });
+  if (rows === null && !opts.device) throw rangeError(fn, 'options.device', 'a device when rows is null', undefined);
+  const out = Tensor.empty([tokens * k], 'i32', rows?.device ?? opts.device!);
+  native().assignmentPriority(rows?.handle() ?? null, tokens, k, out.handle());
+  return out;
+}
+
+// Capacity dispatch: [E * capacity] slots, expert e's first `capacity` assignments in the order of
+// perm, -1 beyond. With `order` (from assignmentPriority), perm indexes the priority-ordered list and
+// each slot holds order[perm[...]]: the assignment index itself.
+export function capacitySlots(perm: Tensor, offsets: Tensor, capacity: number, opts: { order?: Tensor } = {}): Tensor {
+  opts = checkObject('capacitySlots', 'options', opts) as typeof opts;
   checkTensor('capacitySlots', 'perm', perm, { dtype: 'i32', ndim: 1 });
   checkTensor('capacitySlots', 'offsets', offsets, { dtype: 'i32', ndim: 1 });
-  sameDevice('capacitySlots', { perm, offsets });
+  if (opts.order) checkTensor('capacitySlots', 'options.order', opts.order, { dtype: 'i32', shape: [perm.shape[0]] });
+  sameDevice('capacitySlots', { perm, offsets, ...(opts.order ? { 'options.order': opts.order } : {}) });
   checkNumber('capacitySlots', 'capacity', capacity, { integer: true, min: 0 });
   const out = Tensor.empty([(offsets.shape[0] - 1) * capacity], 'i32', perm.device);
-  native().capacitySlots(perm.handle(), offsets.handle(), capacity, out.handle());
+  native().capacitySlots(perm.handle(), offsets.handle(), capacity, opts.order?.handle() ?? null, out.handle());
   return out;
 }
 

@@ -7,7 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MixtError } from '../core/errors';
-import { ModelConfig } from '../model/config';
+import { ModelConfig, finalNormGroups } from '../model/config';
 import { Model } from '../model/model';
 import { Safetensors, StoredTensor, decodeSafetensors, safetensorsParts } from '../model/safetensors';
 import { exportParameters, exportTensor, importParameters, tensorLoadable } from '../model/weights';
@@ -208,7 +208,7 @@ export function loadCheckpoint(p: string): LoadedCheckpoint {
     }
     return decodeChecked(dir, state, fail, name, b, sha256(b));
   });
-  return { dir, config: state.config, train: state.train, weights, optimizer };
+  return { dir, config: olderDefaults(state.config, weights), train: state.train, weights, optimizer };
 }
 
 // The same checks, with reads on the libuv pool and the sha256 computed a slice at a time between
@@ -230,7 +230,22 @@ export async function loadCheckpointAsync(p: string): Promise<LoadedCheckpoint> 
     }
     loaded.push(decodeChecked(dir, state, fail, name, b, hash.digest('hex')));
   }
-  return { dir, config: state.config, train: state.train, weights: loaded[0], optimizer: loaded[1] };
+  return { dir, config: olderDefaults(state.config, loaded[0]), train: state.train, weights: loaded[0], optimizer: loaded[1] };
+}
+
+// A config written before the resolved defaults were saved with it (no `finalNorm` field) means
+// what those older defaults meant: models with no modality-untied block (dense, moe) kept a final
+// norm per modality (final_norm.weight.{modality}, found in the weights), and Mixture-of-Depths
+// blocks multiplied the update by the raw router logit.
+function olderDefaults(config: ModelConfig, weights: Safetensors): ModelConfig {
+  if (!config || config.finalNorm !== undefined || !Array.isArray(config.modalities) || !Array.isArray(config.blocks)) return config;
+  const perModality = config.modalities.length > 1 && config.modalities.every((m) => weights.tensors.has(`final_norm.weight.${m.name}`));
+  const routesDepth = config.blocks.some((b) => b === 'mod' || b === 'mode-staged');
+  return {
+    ...config,
+    ...(perModality && finalNormGroups(config) === 1 ? { finalNorm: 'modality' as const } : {}),
+    ...(routesDepth && config.mod?.gate === undefined ? { mod: { ...(config.mod ?? {}), gate: 'raw' as const } } : {}),
+  };
 }
 
 // Puts loaded weights (and moments, when an optimiser is given) into place.

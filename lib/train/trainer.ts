@@ -53,6 +53,7 @@ export interface RoutingReport {
   capacityUsed?: number;
   auxLoss?: number;
   predictorAccuracy?: number;
+  meanGate?: number; // mod: mean gate of the chosen tokens (the factor on their update)
   // moe: assignments per expert, max load over mean load, balancing and z losses
   load?: number[];
   maxOverMeanLoad?: number;
@@ -78,6 +79,7 @@ export interface StepReport {
 function releaseRouted(r: { mod: ModStats | null; moe: MoeStats | null }): void {
   r.mod?.auxLoss.dispose();
   r.mod?.agreement.dispose();
+  r.mod?.gateMean.dispose();
   for (const t of r.moe ? [r.moe.load, r.moe.lbLoss, r.moe.zLoss] : []) t.dispose();
 }
 
@@ -90,6 +92,7 @@ async function readRouting(routed: { layer: number; mod: ModStats | null; moe: M
         capacityUsed: r.mod.chosen / r.mod.tokens,
         auxLoss: await r.mod.auxLoss.item(),
         predictorAccuracy: (await r.mod.agreement.item()) / r.mod.tokens,
+        meanGate: await r.mod.gateMean.item(),
       });
     }
     if (r.moe) {

@@ -135,14 +135,31 @@ MIXT_ENTRY(slot_tokens) {
   return info.Env().Undefined();
 }
 
-// capacitySlots(perm, offsets, capacity, slots)
+// assignmentPriority(rows|null, tokens, k, order)
+MIXT_ENTRY(assignment_priority) {
+  std::vector<const TensorHandle*> all;
+  TensorView vr = optional_view(info, 0, "rows", &all);
+  int64_t n = int_arg(info, 1, "tokens"), k = int_arg(info, 2, "k");
+  auto& o = TensorHandle::arg(info, 3, "order");
+  all.push_back(&o);
+  TensorView vo = o.view();
+  MIXT_CHECK(n >= 0 && k >= 1 && vo.numel() == n * k && vo.dtype == DType::I32 && (!vr.data || (vr.numel() == n && vr.dtype == DType::I32)),
+             "assignmentPriority: sizes");
+  backend_of("assignmentPriority", all).submit("assignmentPriority", [=](const Stream& s) { MIXT_CALL(s, assignment_priority, vr, n, k, vo); });
+  return info.Env().Undefined();
+}
+
+// capacitySlots(perm, offsets, capacity, order|null, slots)
 MIXT_ENTRY(capacity_slots) {
-  auto &p = TensorHandle::arg(info, 0, "perm"), &o = TensorHandle::arg(info, 1, "offsets"), &sl = TensorHandle::arg(info, 3, "slots");
+  auto &p = TensorHandle::arg(info, 0, "perm"), &o = TensorHandle::arg(info, 1, "offsets"), &sl = TensorHandle::arg(info, 4, "slots");
+  std::vector<const TensorHandle*> all{&p, &o, &sl};
   int64_t c = int_arg(info, 2, "capacity");
-  TensorView vp = p.view(), vo = o.view(), vs = sl.view();
+  TensorView vp = p.view(), vo = o.view(), vs = sl.view(), vord = optional_view(info, 3, "order", &all);
   for (auto [name, t] : {std::pair{"perm", &vp}, {"offsets", &vo}, {"slots", &vs}}) want_dtype("capacitySlots", name, *t, DType::I32);
-  MIXT_CHECK(c >= 0 && vo.numel() >= 1 && vs.numel() == checked_mul("capacitySlots", vo.numel() - 1, c), "capacitySlots: sizes");
-  common_backend("capacitySlots", {&p, &o, &sl}).submit("capacitySlots", [=](const Stream& s) { MIXT_CALL(s, capacity_slots, vp, vo, c, vs); });
+  if (vord.data) want_dtype("capacitySlots", "order", vord, DType::I32);
+  MIXT_CHECK(c >= 0 && vo.numel() >= 1 && vs.numel() == checked_mul("capacitySlots", vo.numel() - 1, c) && (!vord.data || vord.numel() == vp.numel()),
+             "capacitySlots: sizes");
+  backend_of("capacitySlots", all).submit("capacitySlots", [=](const Stream& s) { MIXT_CALL(s, capacity_slots, vp, vo, c, vord, vs); });
   return info.Env().Undefined();
 }
 
@@ -168,5 +185,6 @@ MIXT_EXPORT("rowScale", row_scale);
 MIXT_EXPORT("rowDot", row_dot);
 MIXT_EXPORT("slotTokens", slot_tokens);
 MIXT_EXPORT("capacitySlots", capacity_slots);
+MIXT_EXPORT("assignmentPriority", assignment_priority);
 
 }  // namespace mixt

@@ -151,9 +151,20 @@ void slot_tokens(const Stream&, const TensorView& slots, int64_t k, const Tensor
                                     std::to_string(n_ex) + " expert entries");
 }
 
-void capacity_slots(const Stream&, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& slots) {
+void assignment_priority(const Stream&, const TensorView& rows, int64_t tokens, int64_t k, const TensorView& order) {
+  const int32_t* rw = rows.data ? rows.ptr<int32_t>() : nullptr;
+  int32_t* out = order.ptr<int32_t>();
+  for (int64_t i = 0; i < tokens * k; i++) {
+    int64_t j = i / tokens, r = i % tokens;
+    out[i] = int32_t((rw ? rw[r] : r) * k + j);
+  }
+}
+
+void capacity_slots(const Stream&, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& order,
+                    const TensorView& slots) {
   const int32_t* p = perm.ptr<int32_t>();
   const int32_t* off = offsets.ptr<int32_t>();
+  const int32_t* ord = order.data ? order.ptr<int32_t>() : nullptr;
   int32_t* out = slots.ptr<int32_t>();
   const int64_t E = offsets.numel() - 1, n = perm.numel();
   // offsets index perm: they must rise from >= 0 to at most its length, checked before any read
@@ -161,11 +172,14 @@ void capacity_slots(const Stream&, const TensorView& perm, const TensorView& off
     if (off[e] < 0 || off[e] > n || (e > 0 && off[e] < off[e - 1]))
       throw Error("ERR_BAD_DATA", "group offsets must rise from 0 to at most " + std::to_string(n) + " (offsets[" + std::to_string(e) +
                                       "] = " + std::to_string(off[e]) + ")");
-  for (int64_t e = 0; e < E; e++)
-    for (int64_t j = 0; j < capacity; j++) {
-      int64_t at = off[e] + j;
-      out[e * capacity + j] = at < off[e + 1] ? p[at] : -1;
-    }
+  for (int64_t i = 0; i < E * capacity; i++) {
+    int64_t e = i / capacity, j = i % capacity;
+    int64_t at = off[e] + j;
+    int32_t a = at < off[e + 1] ? p[at] : -1;
+    // with an order, perm holds positions in it: one outside is bad data
+    if (ord && a >= 0 && a >= n) throw Error("ERR_BAD_DATA", "perm[" + std::to_string(at) + "] = " + std::to_string(a) + " is outside the order of " + std::to_string(n));
+    out[i] = ord && a >= 0 ? ord[a] : a;
+  }
 }
 
 void choice_gate_index(const Stream&, const TensorView& chosen, int64_t experts, const TensorView& out) {

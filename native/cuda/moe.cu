@@ -193,8 +193,15 @@ __global__ void slot_tokens_kernel(const int32_t* slots, int64_t n, int64_t k, c
   }
 }
 
-__global__ void capacity_slots_kernel(const int32_t* perm, int64_t n, const int32_t* offsets, int64_t E, int64_t C, int32_t* slots, int* flag,
-                                      int tag) {
+__global__ void assignment_priority_kernel(const int32_t* rows, int64_t tokens, int64_t k, int32_t* order) {
+  MIXT_GRID_STRIDE(i, tokens * k) {
+    int64_t j = i / tokens, r = i % tokens;
+    order[i] = int32_t((rows ? rows[r] : r) * k + j);
+  }
+}
+
+__global__ void capacity_slots_kernel(const int32_t* perm, int64_t n, const int32_t* offsets, int64_t E, int64_t C, const int32_t* order,
+                                      int32_t* slots, int* flag, int tag) {
   MIXT_GRID_STRIDE(i, E * C) {
     int64_t e = i / C, j = i % C;
     int64_t lo = offsets[e], hi = offsets[e + 1];
@@ -204,7 +211,12 @@ __global__ void capacity_slots_kernel(const int32_t* perm, int64_t n, const int3
       continue;
     }
     int64_t at = lo + j;
-    slots[i] = at < hi ? perm[at] : -1;
+    int32_t a = at < hi ? perm[at] : -1;
+    if (order && a >= n) {  // with an order, perm holds positions in it: one outside is bad data
+      report_fault(flag, tag, kFaultIndexRange);
+      a = -1;
+    }
+    slots[i] = order && a >= 0 ? order[a] : a;
   }
 }
 
@@ -274,12 +286,20 @@ void slot_tokens(const Stream& s, const TensorView& slots, int64_t k, const Tens
                                                             static_cast<int32_t*>(tokens.data), s.error_flag, s.op_tag);
 }
 
-void capacity_slots(const Stream& s, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& slots) {
+void assignment_priority(const Stream& s, const TensorView& rows, int64_t tokens, int64_t k, const TensorView& order) {
+  if (tokens * k == 0) return;
+  assignment_priority_kernel<<<grid_for(tokens * k), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(rows.data), tokens, k,
+                                                                             static_cast<int32_t*>(order.data));
+}
+
+void capacity_slots(const Stream& s, const TensorView& perm, const TensorView& offsets, int64_t capacity, const TensorView& order,
+                    const TensorView& slots) {
   int64_t E = offsets.numel() - 1;
   if (E * capacity == 0) return;
   capacity_slots_kernel<<<grid_for(E * capacity), 256, 0, stream_of(s)>>>(static_cast<const int32_t*>(perm.data), perm.numel(),
                                                                           static_cast<const int32_t*>(offsets.data), E, capacity,
-                                                                          static_cast<int32_t*>(slots.data), s.error_flag, s.op_tag);
+                                                                          static_cast<const int32_t*>(order.data), static_cast<int32_t*>(slots.data),
+                                                                          s.error_flag, s.op_tag);
 }
 
 void choice_gate_index(const Stream& s, const TensorView& chosen, int64_t experts, const TensorView& out) {

@@ -43,9 +43,15 @@ struct RouterArgs {
   /* token of each slot: slot / k, or -1 for an empty slot (-1) or one whose expert is the no-op one */    \
   void slot_tokens(const Stream& s, const TensorView& slots, int64_t k, const TensorView& experts,          \
                    int64_t noop, const TensorView& tokens);                                                 \
-  /* capacity: slot e * C + j holds the j-th assignment of expert e in grouped order (perm), or -1 */       \
+  /* dispatch priority of token-choice assignments (Switch/GShard): every token's first choice in       \
+     sequence order, then every second choice, ...: order[j * N + r] = rows[r] * k + j, where rows[r] is   \
+     the row of the r-th token in sequence order (rows empty: the rows are in sequence order) */          \
+  void assignment_priority(const Stream& s, const TensorView& rows, int64_t tokens, int64_t k,             \
+                           const TensorView& order);                                                       \
+  /* capacity: slot e * C + j holds the j-th assignment of expert e in the order of perm (mapped through  \
+     order[] when given: perm then indexes a priority-ordered list), or -1 */                              \
   void capacity_slots(const Stream& s, const TensorView& perm, const TensorView& offsets, int64_t capacity, \
-                      const TensorView& slots);                                                              \
+                      const TensorView& order, const TensorView& slots);                                    \
   /* expert choice: for chosen tokens [E, C], the flat index t * E + e of each one's probability */        \
   void choice_gate_index(const Stream& s, const TensorView& chosen, int64_t experts, const TensorView& out);
 

@@ -26,6 +26,18 @@ describeCuda('CUDA layer ops against CPU', () => {
     }
   });
 
+  test('capacity dispatch in Switch/GShard priority is bit-identical', async () => {
+    const N = 3001, K = 2, E = 7, r = rng(5);
+    const experts = Array.from({ length: N * K }, () => Math.floor(r() * E));
+    const rows = Array.from({ length: N }, (_, i) => i).sort(() => r() - 0.5);
+    const run = async (dev: string) => {
+      const order = mixt.assignmentPriority(ints(rows, dev), N, K);
+      const plan = mixt.routingPlan(mixt.gatherRows(ints(experts, dev), order), E);
+      return [Array.from(await order.toArray()), Array.from(await mixt.capacitySlots(plan.perm, plan.offsets, 500, { order }).toArray())];
+    };
+    expect(await run('cuda')).toEqual(await run('cpu'));
+  });
+
   for (const dtype of ['f32', 'bf16'] as mixt.DType[]) {
     test(`norms and SwiGLU, ${dtype}`, async () => {
       const N = 777, d = 129, G = 3;
