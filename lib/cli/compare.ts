@@ -9,7 +9,7 @@ import { PresetName } from '../model/config';
 import { StepReport } from '../train/trainer';
 import { fmt, intOption } from './common';
 import { Series, lineChartsSvg, smooth } from './plot';
-import { runTrain } from './train';
+import { RUN_DEFAULTS, runTrain } from './train';
 
 interface CompareOptions {
   preset: PresetName;
@@ -31,7 +31,8 @@ export async function runCompare(o: CompareOptions): Promise<Record<string, unkn
   for (const kind of ['dense', 'mot'] as const) {
     process.stderr.write(`mixt compare: training the ${kind} model\n`);
     const t0 = performance.now();
-    const r = await runTrain({ preset: o.preset, blocks: kind, steps: o.steps, device: o.device, out: path.join(o.out, kind), seed: o.seed, quiet: true });
+    // compare's own output directory: each comparison replaces the last one's checkpoints
+    const r = await runTrain({ preset: o.preset, blocks: kind, steps: o.steps, device: o.device, out: path.join(o.out, kind), seed: o.seed, quiet: true, progress: true, label: kind, force: true });
     times[kind] = (performance.now() - t0) / 1000;
     runs[kind] = r.trainer.history;
     r.trainer.model.dispose();
@@ -71,8 +72,8 @@ export function compareCommand(): Command {
   return new Command('compare')
     .description('train a dense and a MoT model of equal FLOPs per step on the same data; plot per-modality losses')
     .option('--preset <name>', 'tiny | small | medium', 'tiny')
-    .option('--steps <n>', 'steps for each model', intOption('--steps'))
-    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'")
+    .option('--steps <n>', `steps for each model (default: the preset's; ${Object.entries(RUN_DEFAULTS).map(([k, v]) => `${k} ${v.steps}`).join(', ')})`, intOption('--steps'))
+    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' (default: auto, or MIXT_DEVICE)")
     .option('--out <dir>', 'output directory', 'runs/compare')
     .option('--seed <n>', 'seed', intOption('--seed', 0), 1)
     .action(async (o: CompareOptions) => {
