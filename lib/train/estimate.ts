@@ -54,25 +54,28 @@ export function activationBytes(cfg: ModelConfig, shape: StepShape, computeDtype
 // cores: 0.3 to 0.5 for the tiny preset and d 256 x 4 layers. The GPU's figure is a guess until
 // measured there.
 const STEP_EFFICIENCY = { cpu: 0.3, cuda: 0.2 };
+// Per layer and micro-batch, the fixed cost of launching a step's ops (validation, queueing, small
+// kernels): what dominates a model too small for its FLOPs to matter (d 16 x 1 layer: ~4 ms a step).
+const LAYER_OVERHEAD_MS = { cpu: 1.5, cuda: 0.3 };
 
-// Measures the device's matmul rate in the compute dtype: a few square GEMMs after one warm-up.
+// Measures the device's matmul rate in the compute dtype: the fastest of a few square GEMMs after
+// one warm-up (the read of the result is included: on a GPU it is small beside the product).
 export async function measureMatmulFlops(device: Device, dtype: DType = defaultComputeDtype(device)): Promise<number> {
   const n = device.isCuda ? 4096 : 768;
   const a = randn([n, n], { device, dtype }), b = randn([n, n], { device, dtype });
-  const run = async (times: number) => {
+  // the fastest of a few awaited products: a busy machine slows some, not the device's rate
+  const once = async () => {
     const t0 = performance.now();
-    for (let i = 0; i < times; i++) {
-      const c = matmul(a, b);
-      if (i === times - 1) await c.toArray();
-      c.dispose();
-    }
+    const c = matmul(a, b);
+    await c.toArray();
+    c.dispose();
     return performance.now() - t0;
   };
   try {
-    await run(1);
-    const reps = device.isCuda ? 10 : 3;
-    const ms = await run(reps);
-    return (2 * n * n * n * reps) / (ms / 1000);
+    await once();
+    let best = Infinity;
+    for (let i = 0; i < 4; i++) best = Math.min(best, await once());
+    return (2 * n * n * n) / (best / 1000);
   } finally {
     a.dispose();
     b.dispose();
@@ -102,7 +105,8 @@ export async function estimateStep(
   const rate = o.deviceFlops ?? (o.calibrate ? await measureMatmulFlops(device, compute) : undefined);
   if (rate) {
     est.deviceFlops = rate;
-    est.msPerStep = (flopsPerStep / (rate * STEP_EFFICIENCY[device.type])) * 1000;
+    const overhead = LAYER_OVERHEAD_MS[device.type] * (cfg.layers + 2) * (shape.accum ?? 1);
+    est.msPerStep = (flopsPerStep / (rate * STEP_EFFICIENCY[device.type])) * 1000 + overhead;
     if (shape.steps) est.runSeconds = (est.msPerStep * shape.steps) / 1000;
   }
   return est;
