@@ -13,7 +13,7 @@ import { Model } from '../lib/model/model';
 import { latestStep, loadCheckpoint } from '../lib/train/checkpoint';
 import { shapesCorpus } from '../lib/train/data/dataset';
 import { SHAPES_VOCAB } from '../lib/train/data/shapes';
-import { estimateStep } from '../lib/train/estimate';
+import { describeEstimate, estimateStep, estimateWarnings } from '../lib/train/estimate';
 import { resumedOptions } from '../lib/train/resume';
 import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
 
@@ -176,6 +176,20 @@ describe('estimates before training', () => {
       expect(est.memory.total).toBeGreaterThanOrEqual(peak);
       expect(est.memory.total).toBeLessThan(1.5 * peak);
     }
+  });
+
+  test('a long step or run is warned about with the time; the estimate reads in units', async () => {
+    const cfg = presetConfig('tiny', SHAPES_VOCAB);
+    // a device rate given, as a calibration would measure it: 1 GFLOP/s
+    const e = await estimateStep(cfg, { batch: 4, seqLen: 256, steps: 1000 }, mixt.Device.cpu, { deviceFlops: 1e9 });
+    expect(e.msPerStep).toBeGreaterThan(1000);
+    const w = estimateWarnings(e);
+    expect(w.join('\n')).toMatch(/the run will take about [\d.]+ (min|h)/);
+    expect(describeEstimate(e)).toMatch(/^about [\d.]+ MiB of [\d.]+ GiB \((host RAM|the container's memory limit)\) and [\d.]+ s per step \([\d.]+ (min|h) in all\)$/);
+    // ten times the rate: a tenth of the FLOP time, so no warning
+    const fast = await estimateStep(cfg, { batch: 4, seqLen: 256, steps: 100 }, mixt.Device.cpu, { deviceFlops: 1e12 });
+    expect(fast.msPerStep!).toBeLessThan(e.msPerStep! / 5);
+    expect(estimateWarnings(fast)).toEqual([]);
   });
 
   test('a step that cannot fit is refused with the numbers, before the model is built', () => {

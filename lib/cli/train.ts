@@ -124,7 +124,7 @@ function resumedRunOptions(o: TrainCliOptions, ck: LoadedCheckpoint, say: (line:
 // it will be slow (and always for the GPU presets on a CPU).
 async function checkEstimate(cfg: ModelConfig, opts: TrainOptions, device: Device, fromStep: number, preset: PresetName, quiet?: boolean): Promise<void> {
   const shape = { batch: opts.batch, seqLen: opts.seqLen, accum: opts.accum, steps: opts.steps - fromStep };
-  const est = await estimateStep(cfg, shape, device, { calibrate: true });
+  const est = await estimateStep(cfg, shape, device, { calibrate: !quiet }); // the time only matters to a reader
   assertStepFits(est, shape);
   if (quiet) return;
   process.stderr.write(`mixt: estimate: ${describeEstimate(est)}\n`);
