@@ -3,6 +3,7 @@
 import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { attentionLayout } from '../lib/cli/bench/cases';
+import { renderTable, significant } from '../lib/cli/bench';
 import { timeRuns } from '../lib/cli/bench/timing';
 import { Device } from '../lib/core/device';
 
@@ -32,17 +33,43 @@ describe('mixt bench', () => {
     expect(attentionLayout('docs', 1, 16).visiblePairs).toBe(3 + 10 + 3 + 36); // docs of 2, 4, 2, 8
   });
 
-  test('a slow case gets fewer timed runs, to fit its time budget, and never fewer than 3', async () => {
+  // What it proves: the run count is cut to the time budget in units of the case's own first run,
+  // measured in the same call (so a loaded machine, which slows every run alike, changes the unit,
+  // not the verdict), never below 3 and never above the asked iterations. A timeRuns that ignored
+  // its budget would time 20 runs; one that cut by a fixed guess would disagree with firstMs.
+  test('a slow case gets fewer timed runs, to fit its time budget in units of its first run, and never fewer than 3', async () => {
     const cpu = Device.cpu;
     const sleep = () => new Promise<void>((r) => setTimeout(r, 40));
     let calls = 0;
     const t = await timeRuns(cpu, () => { calls++; return sleep(); }, 5, 20, 400);
-    expect(t.runs).toBeGreaterThanOrEqual(7); // 400 ms / ~40 ms per run, less timer jitter
-    expect(t.runs).toBeLessThanOrEqual(10);
+    expect(t.firstMs).toBeGreaterThanOrEqual(39); // a timer never fires early
+    expect(t.runs).toBe(Math.max(3, Math.min(20, Math.floor(400 / t.firstMs!))));
+    expect(t.runs).toBeLessThanOrEqual(10); // 400 ms holds at most ten runs of >= 40 ms
     expect(calls).toBeLessThan(25);
     expect(t.medianMs).toBeGreaterThan(30);
     expect((await timeRuns(cpu, sleep, 1, 20, 1)).runs).toBe(3);
     expect((await timeRuns(cpu, () => undefined, 2, 20, 1000)).runs).toBe(20);
+  });
+
+  test('the CPU table shows only columns with values, in significant digits, and no PyTorch note', () => {
+    const rows = [
+      { suite: 'norm', name: 'rms', shape: '4096x512', ms: 0.812345, gbps: 0.4567 },
+      { suite: 'gemm', name: 'matmul', shape: '512^3', ms: 12.3456, tflops: 0.021734 },
+      { suite: 'adamw', name: 'step', shape: '1M', ms: 3.2, gbps: 7.04912 },
+    ];
+    const out = renderTable({ device: 'cpu' }, rows);
+    const head = out.split('\n').find((l) => l.includes('suite'))!;
+    expect(head.split('│').map((c) => c.trim()).filter(Boolean)).toEqual(['suite', 'case', 'shape', 'ms', 'TFLOP/s', 'GB/s']);
+    expect(out).not.toMatch(/torch|peak/);
+    expect(out).toMatch(/│ 0\.457 +│/);
+    expect(out).toMatch(/│ 7\.05 +│/);
+    expect(out).toMatch(/│ 0\.0217 +│/);
+    expect(out).toMatch(/│ 12\.3 +│/);
+    expect(significant(1234.5)).toBe('1230');
+    expect(significant(0.000123456)).toBe('0.000123');
+    expect(significant(99.96, 3)).toBe('100');
+    // a GPU row brings its columns back
+    expect(renderTable({}, [{ ...rows[1], peakPercent: 3.1, torchMs: 20, ratio: 1.62 }])).toMatch(/% peak[\s\S]*vs torch[\s\S]*above 1x, mixt is faster/);
   });
 
   test('an unknown suite is a clear error', () => {

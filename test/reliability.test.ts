@@ -84,7 +84,11 @@ describe('as a dependency: the example service', () => {
   let child: ChildProcess | null = null;
   afterAll(() => child?.kill('SIGKILL'));
 
-  test('trains in the background, serves /metrics and /sample, event-loop delay under 50 ms', async () => {
+  // What it proves about the loop: while the service trains, its loop spends most of the time idle
+  // (event-loop utilization over the training window, a share of that window: a machine's load
+  // does not raise it, a training step that blocked the loop would hold it near 1; see
+  // test/loop_probe.test.ts for the same measure beside a CPU hog and against a blocking op).
+  test('trains in the background, serves /metrics and /sample, the event loop stays free while it trains', async () => {
     child = spawn(process.execPath, [path.join(root, 'examples', 'service', 'server.js'), '--port', '0', '--steps', '40'], {
       stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MIXT_DEVICE: 'cpu' },
     });
@@ -95,7 +99,7 @@ describe('as a dependency: the example service', () => {
       });
       child!.on('exit', (c) => reject(new Error(`service exited with ${c}`)));
     });
-    let metrics: { step: number; done: boolean; eventLoopDelayMs: { max: number }; latest: { loss: number } | null };
+    let metrics: { step: number; done: boolean; eventLoopUtilization: number; latest: { loss: number } | null };
     let sampled = false;
     for (;;) {
       metrics = JSON.parse((await get(port, '/metrics')).body.toString());
@@ -113,6 +117,7 @@ describe('as a dependency: the example service', () => {
     }
     expect(metrics.step).toBe(40);
     expect(metrics.latest!.loss).toBeGreaterThan(0);
-    expect(metrics.eventLoopDelayMs.max).toBeLessThan(50);
+    expect(metrics.eventLoopUtilization).toBeGreaterThan(0);
+    expect(metrics.eventLoopUtilization).toBeLessThan(0.5);
   }, 300000);
 });

@@ -1,44 +1,31 @@
-import { monitorEventLoopDelay } from 'perf_hooks';
 import { Worker } from 'worker_threads';
 import * as path from 'path';
 import * as mixt from '../lib';
 import { randn } from './helpers';
+import { describeProbe, probeLoop } from './loop_probe';
 
 describe('ordered streams', () => {
-  test('ops return at once; a large CPU matmul never blocks the event loop (delay < 50 ms)', async () => {
+  // What it proves: the products run off the JS thread: while they run, the loop is idle most of the
+  // window (test/loop_probe.ts; a share of the window itself, so a loaded machine does not fail it),
+  // and enqueueing takes a small share of the products' time.
+  // test/loop_probe.test.ts shows the same verdict holds beside a CPU hog and catches a blocking op.
+  test('ops return at once; a large CPU matmul leaves the event loop free while it runs', async () => {
     const n = 1024;
     const a = mixt.tensor(randn(n * n, 1), [n, n]); // f64: ~2 GFLOP per product
     const b = mixt.tensor(randn(n * n, 2), [n, n]);
-    // One measured run: two products enqueued, the loop kept busy with timers while they run on the
-    // native worker, then the read awaited.
-    const attempt = async () => {
-      const h = monitorEventLoopDelay({ resolution: 5 });
-      h.enable();
+    let enqueueMs = 0;
+    const probe = await probeLoop(async () => {
       const t0 = performance.now();
       const c = mixt.matmul(a, b);
       const d = mixt.matmul(c, b);
-      const enqueueMs = performance.now() - t0;
-      let ticks = 0;
-      const timer = setInterval(() => ticks++, 2);
+      enqueueMs = performance.now() - t0;
       await d.toArray();
-      clearInterval(timer);
-      h.disable();
       c.dispose();
       d.dispose();
-      return { enqueueMs, totalMs: performance.now() - t0, ticks, maxDelayMs: h.max / 1e6 };
-    };
-    // A blocking op blocks every run; a garbage-collection pause of this long-lived test process
-    // (the whole suite runs in it) can spoil one: the best of three runs is what is judged.
-    const runs = [];
-    for (let i = 0; i < 3; i++) {
-      const r = await attempt();
-      runs.push(r);
-      expect(r.enqueueMs).toBeLessThan(50);
-      expect(r.totalMs).toBeGreaterThan(r.enqueueMs);
-      expect(r.ticks).toBeGreaterThan(0);
-      if (r.maxDelayMs < 50) break;
-    }
-    expect(Math.min(...runs.map((r) => r.maxDelayMs))).toBeLessThan(50);
+    });
+    expect(probe.ticks).toBeGreaterThan(0);
+    expect(describeProbe(probe)).toMatch(/blocked: false$/);
+    expect(enqueueMs).toBeLessThan(0.25 * probe.ms);
     a.dispose();
     b.dispose();
   });

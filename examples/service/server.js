@@ -7,7 +7,7 @@
 // reads await, off the main thread.
 //   node examples/service/server.js [--port 8080] [--steps 200]
 const http = require('http');
-const { monitorEventLoopDelay } = require('perf_hooks');
+const { monitorEventLoopDelay, performance } = require('perf_hooks');
 
 // Inside this repository; an installed service would `require('mixt')` and its submodules the same way.
 const lib = (p) => require(`../../dist/${p}`);
@@ -29,6 +29,9 @@ const steps = arg('steps', 200);
 
 // measured while serving and training (not during start-up, which loads and builds things)
 const delay = monitorEventLoopDelay({ resolution: 10 });
+// and the share of the training time the loop spent running JavaScript (the rest it was free): a
+// load-independent measure of whether training blocks it (a blocking step keeps it near 1)
+let eluStart = null, eluEnd = null;
 
 const device = mixt.chooseDevice(process.env.MIXT_DEVICE || 'cpu').device;
 const data = shapesCorpus({ docs: 5000, seed: 1 });
@@ -45,11 +48,13 @@ function exclusive(fn) {
 }
 
 async function trainLoop() {
+  eluStart = performance.eventLoopUtilization();
   try {
     while (trainer.step < steps) {
       state.latest = await exclusive(() => trainer.trainStep());
       await new Promise((r) => setImmediate(r)); // let requests in between steps
     }
+    eluEnd = performance.eventLoopUtilization(eluStart);
     state.done = true;
   } catch (e) {
     state.error = String(e && e.message);
@@ -63,6 +68,7 @@ const server = http.createServer(async (req, res) => {
     res.end(JSON.stringify({
       step: trainer.step, steps, done: state.done, error: state.error, latest: state.latest,
       eventLoopDelayMs: { max: delay.max / 1e6, p99: delay.percentile(99) / 1e6, mean: delay.mean / 1e6 },
+      eventLoopUtilization: (eluEnd || (eluStart && performance.eventLoopUtilization(eluStart)) || { utilization: 0 }).utilization,
       memory: mixt.memory(),
     }));
     return;

@@ -1,5 +1,6 @@
 // Shared CLI plumbing: option parsing helpers and device selection that says what it chose.
 import { InvalidArgumentError } from 'commander';
+import Table from 'cli-table3';
 import { DeviceChoice, chooseDevice } from '../core/device';
 
 export function intOption(name: string, min = 1) {
@@ -29,3 +30,18 @@ export function deviceName(c: DeviceChoice): string {
 }
 
 export const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
+
+// Colour only where a person reads a terminal, and never when NO_COLOR is set (https://no-color.org).
+export function useColor(stream: { isTTY?: boolean } = process.stdout): boolean {
+  return !!stream.isTTY && !process.env.NO_COLOR;
+}
+
+// A table for stdout: plain text unless colour is wanted, and then bold headers (not red).
+export function table(head: string[]): Table.Table {
+  const color = useColor();
+  return new Table({ head, style: { head: color ? ['bold'] : [], border: color ? ['grey'] : [] } });
+}
+
+export function warn(message: string): void {
+  process.stderr.write(`mixt: warning: ${message}\n`);
+}

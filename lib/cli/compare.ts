@@ -90,7 +90,11 @@ export async function runCompare(o: CompareOptions): Promise<Record<string, unkn
     const config = path.join(dir, 'model.json');
     fs.writeFileSync(config, JSON.stringify({ layers: plan.layers }));
     const t0 = performance.now();
-    const r = await runTrain({ preset: o.preset, blocks: plan.pattern, config, steps: o.steps, device: o.device, out: dir, seed: o.seed, quiet: true });
+    // compare's own output directory: each comparison replaces the last one's checkpoints
+    const r = await runTrain({
+      preset: o.preset, blocks: plan.pattern, config, steps: o.steps, device: o.device, out: dir, seed: o.seed, quiet: true,
+      progress: true, label: plan.kind, force: true,
+    });
     seconds[plan.kind] = (performance.now() - t0) / 1000;
     runs[plan.kind] = r.trainer.history;
     r.trainer.model.dispose();
@@ -150,8 +154,8 @@ export function compareCommand(): Command {
     .description('train dense, MoT (and MoD) models at equal FLOPs per step on the same data; plot per-modality losses')
     .option('--preset <name>', 'tiny | small | medium', 'tiny')
     .option('--blocks <kinds>', "models to compare: dense, mot, mod (MoT blocks, Mixture-of-Depths every other layer, as deep as the MoT model's FLOPs per step allow)", 'dense,mot')
-    .option('--steps <n>', 'steps for each model', intOption('--steps'))
-    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'")
+    .option('--steps <n>', `steps for each model (default: the preset's; ${Object.entries(RUN_DEFAULTS).map(([k, v]) => `${k} ${v.steps}`).join(', ')})`, intOption('--steps'))
+    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' (default: auto, or MIXT_DEVICE)")
     .option('--out <dir>', 'output directory', 'runs/compare')
     .option('--seed <n>', 'seed', intOption('--seed', 0), 1)
     .action(async (o: CompareOptions) => {

@@ -2,16 +2,18 @@
 // per-modality loss, tokens/s and (CUDA) MFU on stderr, saves checkpoints, ends with a summary.
 import { Command } from 'commander';
 import * as cliProgress from 'cli-progress';
-import Table from 'cli-table3';
 import * as fs from 'fs';
 import { BLOCK_KINDS, BlockKind, ModelConfig, PRESETS, PresetName, parameterCount, presetConfig, validateConfig } from '../model/config';
 import { Model } from '../model/model';
-import { loadCheckpoint } from '../train/checkpoint';
+import { LoadedCheckpoint, clearRun, latestStep, loadCheckpoint, runDirectory } from '../train/checkpoint';
 import { TokenDataset, shapesCorpus, unigramEntropy } from '../train/data/dataset';
 import { readTokenFile } from '../train/data/tokenfile';
 import { PATCH_DIM, transfusionCorpus } from '../train/data/transfusion';
+import { assertStepFits, describeEstimate, estimateStep, estimateWarnings } from '../train/estimate';
+import { resumedOptions } from '../train/resume';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
-import { deviceName, fmt, intOption, numberOption, pickDevice } from './common';
+import { Device } from '../core/device';
+import { deviceName, fmt, intOption, numberOption, pickDevice, table, warn } from './common';
 
 // Defaults per preset: the tiny one finishes in about two minutes on 2 CPU cores.
 export const RUN_DEFAULTS: Record<PresetName, { steps: number; batch: number; seq: number; lr: number }> = {
@@ -35,10 +37,13 @@ export interface TrainCliOptions {
   out?: string;
   resume?: string;
   json?: boolean;
-  seed: number;
+  seed?: number; // default 1; a resumed run keeps its checkpoint's unless given
+  force?: boolean; // replace the run already in --out
   checkpointEvery?: number;
   onNonFinite?: 'skip' | 'stop';
   quiet?: boolean;
+  progress?: boolean; // the progress bar (default: unless quiet or json)
+  label?: string; // names the run on its progress bar (compare: dense, mot)
 }
 
 // The data of an objective: a token file, or the embedded corpus (its training split: 20000 documents;
@@ -60,6 +65,74 @@ export function parseBlocks(spec: string | undefined, layers: number): BlockKind
   return Array.from({ length: layers }, (_, i) => parts[i % parts.length]);
 }
 
+// A new run never takes over another run's directory silently: a directory whose `latest` points at
+// a checkpoint is refused unless --force (which removes that run's checkpoints) or the run resumes
+// from it. A resumed run may not write where a later checkpoint than its own sits.
+function claimOutDir(out: string, resumedStep: number | undefined, force: boolean, say: (line: string) => void): void {
+  const held = latestStep(out);
+  if (held === undefined) return;
+  if (resumedStep === undefined) {
+    if (!force) {
+      throw new RangeError(
+        `--out ${out} already holds a run (latest: step ${held}); continue it with --resume ${out}, replace it with --force, or give another --out`,
+      );
+    }
+    clearRun(out);
+    say(`--force: removed the run in ${out} (it was at step ${held})`);
+  } else if (held > resumedStep) {
+    if (!force) {
+      throw new RangeError(
+        `--out ${out} holds a later checkpoint (step ${held}) than the one resumed (step ${resumedStep}); ` +
+          'give another --out for this branch, or --force to remove the later checkpoints',
+      );
+    }
+    clearRun(out, resumedStep);
+    say(`--force: removed the checkpoints of ${out} after step ${resumedStep}`);
+  }
+}
+
+function freshRunOptions(o: TrainCliOptions, cfg: ModelConfig): TrainOptions {
+  const d = RUN_DEFAULTS[o.preset];
+  const lr = o.lr ?? d.lr;
+  return {
+    ...TRAIN_DEFAULTS,
+    steps: o.steps ?? d.steps,
+    batch: o.batch ?? d.batch,
+    seqLen: o.seq ?? Math.min(d.seq, cfg.maxSeqLen),
+    lr,
+    minLr: lr / 10,
+    seed: o.seed ?? 1,
+    accum: o.accum ?? 1,
+    onNonFinite: o.onNonFinite ?? 'skip',
+  };
+}
+
+// The checkpoint's options, except those given on the command line (each said aloud).
+const FLAG_OF: Partial<Record<keyof TrainOptions, string>> = {
+  steps: '--steps', batch: '--batch', seqLen: '--seq', lr: '--lr', seed: '--seed', accum: '--accum', onNonFinite: '--on-non-finite',
+};
+function resumedRunOptions(o: TrainCliOptions, ck: LoadedCheckpoint, say: (line: string) => void): TrainOptions {
+  const explicit: Partial<TrainOptions> = {
+    steps: o.steps, batch: o.batch, seqLen: o.seq, lr: o.lr, seed: o.seed, accum: o.accum, onNonFinite: o.onNonFinite,
+  };
+  const r = resumedOptions(ck.train.options, ck.train.step, explicit, FLAG_OF);
+  for (const x of r.overridden) say(`${FLAG_OF[x.name]} ${x.value} overrides the checkpoint's ${x.saved}`);
+  return r.options;
+}
+
+// Memory and time of a step before anything is built: refused when it cannot fit, a warning when
+// it will be slow (and always for the GPU presets on a CPU).
+async function checkEstimate(cfg: ModelConfig, opts: TrainOptions, device: Device, fromStep: number, preset: PresetName, quiet?: boolean): Promise<void> {
+  const shape = { batch: opts.batch, seqLen: opts.seqLen, accum: opts.accum, steps: opts.steps - fromStep };
+  const est = await estimateStep(cfg, shape, device, { calibrate: !quiet }); // the time only matters to a reader
+  assertStepFits(est, shape);
+  if (quiet) return;
+  process.stderr.write(`mixt: estimate: ${describeEstimate(est)}\n`);
+  const why = estimateWarnings(est);
+  if (!device.isCuda && preset !== 'tiny') why.unshift(`the ${preset} preset is meant for a GPU; on this CPU ${describeEstimate(est)}`);
+  for (const w of why) warn(w);
+}
+
 export interface TrainResult {
   trainer: Trainer;
   entropy: number[];
@@ -70,14 +143,20 @@ export interface TrainResult {
 
 export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   const choice = pickDevice(o.device, o.quiet);
-  const out = o.out ?? `runs/${o.preset}`;
-  const objective = o.objective ?? 'ar';
-  if (objective !== 'ar' && objective !== 'transfusion') throw new RangeError(`--objective must be 'ar' or 'transfusion', received "${objective}"`);
-  const data = loadData(o.data, objective);
-  const vocab = { size: data.vocab.size, modalities: data.vocab.modalities.map((m) => ({ name: m.name, range: m.range })) };
+  const say = (line: string) => (o.quiet ? undefined : process.stderr.write(`mixt: ${line}\n`));
   const resumed = o.resume ? loadCheckpoint(o.resume) : null;
+  // a resumed run continues in its own directory unless --out says otherwise
+  const out = o.out ?? (o.resume ? runDirectory(o.resume) : `runs/${o.preset}`);
+  const objective = o.objective ?? (resumed?.config.transfusion ? 'transfusion' : 'ar');
+  if (objective !== 'ar' && objective !== 'transfusion') throw new RangeError(`--objective must be 'ar' or 'transfusion', received "${objective}"`);
+  if (resumed && (objective === 'transfusion') !== !!resumed.config.transfusion) {
+    throw new RangeError(`--objective ${objective} does not match the checkpoint ${resumed.dir} (a ${resumed.config.transfusion ? 'transfusion' : 'ar'} model)`);
+  }
   const preset = o.preset;
   if (!PRESETS[preset]) throw new RangeError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, received "${preset}"`);
+  claimOutDir(out, resumed?.train.step, !!o.force, say);
+  const data = loadData(o.data, objective);
+  const vocab = { size: data.vocab.size, modalities: data.vocab.modalities.map((m) => ({ name: m.name, range: m.range })) };
   let cfg: ModelConfig;
   if (resumed) cfg = validateConfig(resumed.config);
   else {
@@ -88,39 +167,27 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
     });
   }
   if (cfg.vocabSize !== data.vocab.size) throw new RangeError(`the data's vocabulary (${data.vocab.size}) does not match the model's (${cfg.vocabSize})`);
-  const d = RUN_DEFAULTS[preset];
-  const opts: TrainOptions = {
-    ...TRAIN_DEFAULTS,
-    ...((resumed?.train.options ?? {}) as Partial<TrainOptions>),
-    steps: o.steps ?? (resumed?.train.options.steps as number) ?? d.steps,
-    batch: o.batch ?? (resumed?.train.options.batch as number) ?? d.batch,
-    seqLen: o.seq ?? (resumed?.train.options.seqLen as number) ?? Math.min(d.seq, cfg.maxSeqLen),
-    lr: o.lr ?? (resumed?.train.options.lr as number) ?? d.lr,
-    seed: o.seed,
-    ...(o.accum ? { accum: o.accum } : {}),
-    ...(o.onNonFinite ? { onNonFinite: o.onNonFinite } : {}),
-  };
-  opts.minLr = opts.lr / 10;
+  const opts = resumed ? resumedRunOptions(o, resumed, say) : freshRunOptions(o, cfg);
+  await checkEstimate(cfg, opts, choice.device, resumed?.train.step ?? 0, preset, o.quiet);
   const model = new Model(cfg, { device: choice.device, seed: opts.seed });
   const trainer = new Trainer(model, data, opts, deviceName(choice));
   if (resumed) trainer.restore(resumed);
   const entropy = unigramEntropy(data);
   const names = cfg.modalities.map((m) => m.name);
   const counts = parameterCount(cfg);
-  if (!o.quiet) {
-    process.stderr.write(
-      `mixt: ${preset} ${cfg.blocks.every((b) => b === cfg.blocks[0]) ? cfg.blocks[0] : cfg.blocks.join(',')} model, ` +
-        `${(counts.total / 1e6).toFixed(2)}M parameters (${(counts.activePerToken / 1e6).toFixed(2)}M active per token), ` +
-        `${names.length} modalities (${names.join(', ')}), ${opts.steps} steps of ${opts.batch}x${opts.seqLen} tokens\n`,
-    );
-  }
+  say(
+    `${resumed ? `resuming ${resumed.dir} at step ${resumed.train.step}, into ${out}: ` : `${preset} `}` +
+      `${cfg.blocks.every((b) => b === cfg.blocks[0]) ? cfg.blocks[0] : cfg.blocks.join(',')} model, ` +
+      `${(counts.total / 1e6).toFixed(2)}M parameters (${(counts.activePerToken / 1e6).toFixed(2)}M active per token), ` +
+      `${names.length} modalities (${names.join(', ')}), ${opts.steps} steps of ${opts.batch}x${opts.seqLen} tokens, seed ${opts.seed}`,
+  );
   const bar =
-    o.json || o.quiet
+    o.json || !(o.progress ?? !o.quiet)
       ? null
       : new cliProgress.SingleBar(
           {
             stream: process.stderr,
-            format: 'train {bar} {value}/{total} | loss {loss} | {mods} | {tps} tok/s{mfu}',
+            format: `${o.label ?? 'train'} {bar} {value}/{total} | loss {loss} | {mods} | {tps} tok/s{mfu}`,
             hideCursor: true,
             noTTYOutput: !process.stderr.isTTY,
             notTTYSchedule: 5000,
@@ -149,7 +216,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
     first = last = trainer.history[trainer.history.length - 1];
   }
   const result: TrainResult = { trainer, entropy, first, last, checkpoint };
-  if (o.json) process.stdout.write(JSON.stringify({ type: 'summary', checkpoint, entropy, first, last }) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify({ type: 'summary', checkpoint, entropy, first, last, run: trainer.throughput() }) + '\n');
   else if (!o.quiet) printSummary(result);
   return result;
 }
@@ -166,18 +233,18 @@ function routingSummary(r: StepReport): string {
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
 
 function printSummary(r: TrainResult): void {
-  const t = new Table({ head: ['modality', 'unigram entropy', 'first loss', 'final loss', 'final accuracy', 'targets/step'] });
+  const t = table(['modality', 'unigram entropy', 'first loss', 'final loss', 'final accuracy', 'targets/step']);
   // A modality with no next-token targets (pictures under --objective transfusion) shows '-', not NaN.
   const loss = (m: { loss: number; targets: number }) => (m.targets ? fmt(m.loss) : '-');
   r.last.modalities.forEach((m, i) => {
     const continuous = !m.targets && r.last.diffusionLoss !== undefined;
     t.push([m.name, continuous ? '-' : fmt(r.entropy[i]), loss(r.first.modalities[i]), loss(m), m.targets ? `${(100 * m.accuracy).toFixed(1)}%` : '-', continuous ? '0 (diffusion)' : String(m.targets)]);
   });
-  const h = r.trainer.history;
-  const tps = h.reduce((a, x) => a + x.tokens, 0) / (h.reduce((a, x) => a + x.ms, 0) / 1000);
+  const run = r.trainer.throughput();
   console.log(t.toString());
   if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the noise prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
-  console.log(`${r.last.step} steps, ${r.trainer.tokens} tokens, ${Math.round(tps)} tokens/s${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
+  const resumed = r.trainer.startStep ? ` (${run.steps} in this run, resumed at step ${r.trainer.startStep})` : '';
+  console.log(`${r.last.step} steps${resumed}, ${r.trainer.tokens} tokens, ${Math.round(run.tokensPerSecond)} tokens/s${resumed ? ' in this run' : ''}${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
   console.log(`checkpoint: ${r.checkpoint}`);
 }
 
@@ -185,7 +252,7 @@ export function trainCommand(): Command {
   return new Command('train')
     .description('train a model (default: the tiny preset on the embedded multimodal shapes corpus)')
     .option('--preset <name>', 'tiny | small | medium', 'tiny')
-    .option('--objective <kind>', "'ar' (next token everywhere) or 'transfusion' (continuous pictures with a diffusion loss)", 'ar')
+    .option('--objective <kind>', "'ar' (next token everywhere; the default) or 'transfusion' (continuous pictures with a diffusion loss)")
     .option('--config <file>', 'model config JSON (fields override the preset)')
     .option('--blocks <kinds>', `block kind of every layer, or a comma-separated pattern repeated over the layers (${BLOCK_KINDS.join(', ')})`)
     .option('--data <file>', 'a packed token file (.mixt); default: the embedded corpus')
@@ -195,12 +262,13 @@ export function trainCommand(): Command {
     .option('--seq <n>', 'sequence length', intOption('--seq'))
     .option('--accum <n>', 'micro-batches per step (gradient accumulation)', intOption('--accum'))
     .option('--lr <x>', 'peak learning rate', numberOption('--lr'))
-    .option('--out <dir>', 'checkpoint directory (default: runs/<preset>)')
+    .option('--out <dir>', 'checkpoint directory (default: runs/<preset>, or the resumed run\'s directory); a directory holding a run is refused unless --resume or --force')
+    .option('--force', 'replace the run already in --out (its checkpoints are removed)')
     .option('--checkpoint-every <n>', 'also save every n steps', intOption('--checkpoint-every'))
-    .option('--resume <dir>', 'continue from a checkpoint (or a run directory)')
-    .option('--on-non-finite <what>', "'skip' the step or 'stop' training on a NaN/Inf gradient", 'skip')
+    .option('--resume <dir>', 'continue from a checkpoint (or a run directory) with its options and seed; flags given override them, and say so')
+    .option('--on-non-finite <what>', "'skip' the step (default) or 'stop' training on a NaN/Inf gradient")
     .option('--json', 'one JSON line per step on stdout, then a summary line')
-    .option('--seed <n>', 'seed of initialisation and data order', intOption('--seed', 0), 1)
+    .option('--seed <n>', 'seed of initialisation and data order (default: 1; a resumed run keeps its own)', intOption('--seed', 0))
     .action(async (o: TrainCliOptions) => {
       await runTrain(o);
     });

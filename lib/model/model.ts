@@ -13,6 +13,7 @@ import {
   add, cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, randn, rowScale, scatterRows, tensor,
 } from '../ops';
 import { ModelConfig, explicitConfig, finalNormGroups, modSettings, moeSettings, validateConfig } from './config';
+import { assertModelFits, defaultComputeDtype } from './estimate';
 import { MoDBlock } from '../nn/mod';
 import { PatchDiffusion, alphaBar, timestepFeatures } from '../nn/diffusion';
 import { MoEFeedForward, ModalityExpertFFN } from '../nn/moe';
@@ -76,7 +77,8 @@ export class Model {
     this.cfg = explicitConfig(validateConfig(cfg));
     this.device = opts.device;
     this.masterDtype = opts.masterDtype ?? 'f32';
-    this.computeDtype = opts.computeDtype ?? (this.device.isCuda ? 'bf16' : this.masterDtype);
+    this.computeDtype = opts.computeDtype ?? defaultComputeDtype(this.device, this.masterDtype);
+    assertModelFits(this.cfg, this.device, this.masterDtype, this.computeDtype);
     const init: InitContext = { generator: new Generator(opts.seed ?? 0), device: this.device, masterDtype: this.masterDtype };
     const M = cfg.modalities.length;
     this.embed = new Parameter('embed.weight', normalInit(init, [cfg.vocabSize, cfg.dModel], 0.02), 'embedding', this.computeDtype);

@@ -97,8 +97,51 @@ function removeStaleTemporaries(outDir: string): void {
   }
 }
 
-// Saves to <outDir>/step-<step>/ and points <outDir>/latest at it. Returns the directory.
+const stepDirName = (step: number) => `step-${String(step).padStart(6, '0')}`;
+
+// The step `<dir>/latest` points at, or undefined when the directory holds no run.
+export function latestStep(dir: string): number | undefined {
+  let name: string;
+  try {
+    name = fs.readFileSync(path.join(dir, 'latest'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  const m = /^step-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+// The run directory of a checkpoint path: a run directory itself, or the parent of a step-N directory.
+export function runDirectory(p: string): string {
+  const isStep = /^step-\d+$/.test(path.basename(path.resolve(p))) && fs.existsSync(path.join(p, 'state.json'));
+  return isStep ? path.dirname(p.replace(/[\/]+$/, '')) : p;
+}
+
+// Removes a run's checkpoints (step-N directories and their leftovers, `latest`) and nothing else;
+// with `after`, only the checkpoints of later steps (and `latest` if it pointed at one).
+export function clearRun(dir: string, after = -1): void {
+  if (!fs.existsSync(dir)) return;
+  const latest = latestStep(dir);
+  for (const f of fs.readdirSync(dir)) {
+    const m = /^step-(\d+)(\.tmp-.*)?$/.exec(f);
+    if ((m && Number(m[1]) > after) || (/^latest(\.tmp-.*)?$/.test(f) && (latest === undefined || latest > after))) {
+      fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+    }
+  }
+}
+
+// Saves to <outDir>/step-<step>/ and points <outDir>/latest at it. Returns the directory. Refuses
+// (ERR_CHECKPOINT, before writing anything) when `latest` already points at a later step: a run
+// never moves another run's newer checkpoint out of sight, nor overwrites it.
 export async function saveCheckpoint(outDir: string, model: Model, opt: AdamW, train: TrainState): Promise<string> {
+  const newer = latestStep(outDir);
+  if (newer !== undefined && newer > train.step) {
+    throw new MixtError(
+      `saveCheckpoint: ${outDir} already holds a later checkpoint (step ${newer}) than this one (step ${train.step}); ` +
+        'save into another directory, or remove that run first',
+      'ERR_CHECKPOINT',
+    );
+  }
   fs.mkdirSync(outDir, { recursive: true });
   removeStaleTemporaries(outDir);
   const names = modalityNames(model);
@@ -109,7 +152,7 @@ export async function saveCheckpoint(outDir: string, model: Model, opt: AdamW, t
     await exportTensor(moments, `v.${p.name}`, opt.v.get(p)!, p.groups, names);
   }
   const optim = safetensorsParts(moments, { format: 'mixt', kind: 'adamw' });
-  const final = path.join(outDir, `step-${String(train.step).padStart(6, '0')}`);
+  const final = path.join(outDir, stepDirName(train.step));
   const tmp = `${final}.tmp-${process.pid}-${Date.now()}`;
   fs.mkdirSync(tmp);
   const files = {

@@ -135,6 +135,7 @@ export class Trainer {
   readonly opts: TrainOptions;
   step = 0;
   tokens = 0;
+  startStep = 0; // the step this session started from (a restored checkpoint's)
   readonly history: StepReport[] = [];
   readonly noise: Generator; // draws the diffusion noise (Transfusion), checkpointed
   #peak: number | undefined;
@@ -292,10 +293,19 @@ export class Trainer {
   restore(ck: LoadedCheckpoint): void {
     restoreCheckpoint(ck, this.model, this.optimizer);
     this.step = ck.train.step;
+    this.startStep = ck.train.step;
     this.tokens = ck.train.tokens;
     this.loader.setState(ck.train.loader);
     if (ck.train.rng) this.noise.setState(ck.train.rng);
     if (Array.isArray(ck.train.history)) this.history.push(...(ck.train.history as StepReport[]));
+  }
+
+  // Throughput of the steps run since construction or restore (a resumed run's history also holds
+  // the steps of earlier sessions, whose time says nothing about this one).
+  throughput(): { steps: number; tokens: number; seconds: number; tokensPerSecond: number } {
+    const mine = this.history.filter((r) => r.step > this.startStep);
+    const tokens = mine.reduce((a, r) => a + r.tokens, 0), seconds = mine.reduce((a, r) => a + r.ms, 0) / 1000;
+    return { steps: mine.length, tokens, seconds, tokensPerSecond: seconds > 0 ? tokens / seconds : NaN };
   }
 
   dispose(): void {

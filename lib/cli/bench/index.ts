@@ -4,7 +4,6 @@
 // relative error. Without a GPU it times the CPU backend and says so.
 import { spawnSync } from 'child_process';
 import { Command } from 'commander';
-import Table from 'cli-table3';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -14,7 +13,7 @@ import { buildInfo } from '../../core/runtime';
 import { Tensor } from '../../core/tensor';
 import { cast } from '../../ops';
 import { encodeSafetensors, decodeSafetensors, StoredTensor } from '../../model/safetensors';
-import { fmt, intOption, pickDevice } from '../common';
+import { intOption, pickDevice, table } from '../common';
 import { BenchCase, SUITES, benchCases } from './cases';
 import { timeRuns } from './timing';
 
@@ -207,19 +206,38 @@ export async function runBench(o: BenchOptions): Promise<{ header: Record<string
   return { header, rows };
 }
 
+// n significant digits without an exponent: 0.00123, 1.23, 123, 12300 (the unit carries the scale).
+export function significant(x: number, digits = 3): string {
+  if (!Number.isFinite(x)) return String(x);
+  const r = Number(x.toPrecision(digits)); // round first: 99.96 becomes 100, not 100.0
+  if (r === 0) return '0';
+  const places = Math.max(0, digits - 1 - Math.floor(Math.log10(Math.abs(r))));
+  return r.toFixed(Math.min(places, 20));
+}
+
+// The columns of the table: only those with a value in some row (the CPU has no peak and no PyTorch).
+const COLUMNS: { head: string; cell: (r: BenchRow) => string | undefined }[] = [
+  { head: 'suite', cell: (r) => r.suite },
+  { head: 'case', cell: (r) => r.name },
+  { head: 'shape', cell: (r) => r.shape },
+  { head: 'ms', cell: (r) => (r.error && Number.isNaN(r.ms) ? 'error' : significant(r.ms)) },
+  { head: 'TFLOP/s', cell: (r) => (r.tflops !== undefined ? significant(r.tflops) : undefined) },
+  { head: 'GB/s', cell: (r) => (r.gbps !== undefined ? significant(r.gbps) : undefined) },
+  { head: '% peak', cell: (r) => (r.peakPercent !== undefined ? significant(r.peakPercent, 2) : undefined) },
+  { head: 'torch ms', cell: (r) => (r.torchMs !== undefined ? significant(r.torchMs) : undefined) },
+  { head: 'torch best', cell: (r) => r.torchBest },
+  { head: 'vs torch', cell: (r) => (r.ratio !== undefined ? `${significant(r.ratio)}x` : undefined) },
+  { head: 'check err', cell: (r) => (r.checkError !== undefined ? r.checkError.toExponential(1) : undefined) },
+];
+
 export function renderTable(header: Record<string, unknown>, rows: BenchRow[]): string {
   const lines = Object.entries(header).map(([k, v]) => `${k}: ${v}`);
-  const t = new Table({ head: ['suite', 'case', 'shape', 'ms', 'TFLOP/s', 'GB/s', '% peak', 'torch ms', 'torch best', 'vs torch', 'check err'] });
-  for (const r of rows) {
-    t.push([
-      r.suite, r.name, r.shape, r.error && Number.isNaN(r.ms) ? 'error' : fmt(r.ms, 3),
-      r.tflops !== undefined ? fmt(r.tflops, r.tflops < 1 ? 4 : 1) : '', r.gbps !== undefined ? fmt(r.gbps, 0) : '',
-      r.peakPercent !== undefined ? fmt(r.peakPercent, 1) : '', r.torchMs !== undefined ? fmt(r.torchMs, 3) : '', r.torchBest ?? '',
-      r.ratio !== undefined ? `${fmt(r.ratio, 2)}x` : '', r.checkError !== undefined ? r.checkError.toExponential(1) : '',
-    ]);
-  }
+  const cols = COLUMNS.filter((c) => rows.some((r) => c.cell(r) !== undefined));
+  const t = table(cols.map((c) => c.head));
+  for (const r of rows) t.push(cols.map((c) => c.cell(r) ?? ''));
   const errors = rows.filter((r) => r.error).map((r) => `error in ${r.suite} ${r.name}: ${r.error}`);
-  return [...lines, t.toString(), ...errors, "'vs torch' is PyTorch's time over mixt's: above 1x, mixt is faster."].join('\n');
+  const torchNote = rows.some((r) => r.ratio !== undefined) ? ["'vs torch' is PyTorch's time over mixt's: above 1x, mixt is faster."] : [];
+  return [...lines, t.toString(), ...errors, ...torchNote].join('\n');
 }
 
 export function benchCommand(): Command {

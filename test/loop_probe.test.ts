@@ -1,0 +1,78 @@
+// Tests of the timing tests: the event-loop verdict (test/loop_probe.ts, used by stream.test.ts and
+// the example service's test) and the bench's budgeted run count pass beside a CPU hog that puts
+// the load at several times the core count, and the loop verdict still fails for an op that blocks.
+import { ChildProcess, spawn } from 'child_process';
+import * as os from 'os';
+import * as mixt from '../lib';
+import { timeRuns } from '../lib/cli/bench/timing';
+import { presetConfig } from '../lib/model/config';
+import { Model } from '../lib/model/model';
+import { shapesCorpus } from '../lib/train/data/dataset';
+import { SHAPES_VOCAB } from '../lib/train/data/shapes';
+import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
+import { randn } from './helpers';
+import { blockingOp, describeProbe, probeLoop } from './loop_probe';
+
+// Busy processes, 3 per core: a load average of about 3x the core count (4x with the test itself).
+function startHog(): ChildProcess[] {
+  const n = 3 * os.cpus().length;
+  return Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+}
+function stopHog(hog: ChildProcess[]): void {
+  for (const h of hog) h.kill('SIGKILL');
+}
+
+async function matmulProbe() {
+  const n = 768;
+  const a = mixt.tensor(randn(n * n, 1), [n, n]), b = mixt.tensor(randn(n * n, 2), [n, n]);
+  const probe = await probeLoop(async () => {
+    const c = mixt.matmul(a, b);
+    const d = mixt.matmul(c, b);
+    await d.toArray();
+    c.dispose();
+    d.dispose();
+  });
+  a.dispose();
+  b.dispose();
+  return probe;
+}
+
+describe('timing tests hold on a busy machine and still catch a regression', () => {
+  let hog: ChildProcess[] = [];
+  afterEach(() => stopHog(hog));
+
+  test('the loop verdict: non-blocking work passes beside a CPU hog; a blocking op of the same length fails, with and without it', async () => {
+    const quiet = await matmulProbe();
+    expect(describeProbe(quiet)).toMatch(/blocked: false$/);
+    expect(describeProbe(await probeLoop(() => blockingOp(Math.max(200, quiet.ms))))).toMatch(/blocked: true$/);
+    hog = startHog();
+    await new Promise((r) => setTimeout(r, 300)); // the hog is running
+    const busy = await matmulProbe();
+    expect(busy.ms).toBeGreaterThan(0);
+    expect(describeProbe(busy)).toMatch(/blocked: false$/);
+    const blocked = await probeLoop(() => blockingOp(Math.max(200, busy.ms)));
+    expect(describeProbe(blocked)).toMatch(/blocked: true$/);
+  }, 120000);
+
+  test('training steps (what the example service does) leave the loop free beside a CPU hog', async () => {
+    const data = shapesCorpus({ docs: 300, seed: 1 });
+    const cfg = presetConfig('tiny', SHAPES_VOCAB);
+    const tr = new Trainer(new Model(cfg, { device: mixt.Device.cpu, seed: 1 }), data, { ...TRAIN_DEFAULTS, steps: 4, batch: 2, seqLen: 128 });
+    await tr.trainStep(); // first-step allocations
+    hog = startHog();
+    await new Promise((r) => setTimeout(r, 300));
+    const probe = await probeLoop(async () => {
+      for (let i = 0; i < 3; i++) await tr.trainStep();
+    });
+    tr.dispose();
+    tr.model.dispose();
+    expect(describeProbe(probe)).toMatch(/blocked: false$/);
+  }, 120000);
+
+  test('the bench budget counts runs in units of the first run beside a CPU hog', async () => {
+    hog = startHog();
+    await new Promise((r) => setTimeout(r, 300));
+    const t = await timeRuns(mixt.Device.cpu, () => new Promise<void>((r) => setTimeout(r, 40)), 5, 20, 400);
+    expect(t.runs).toBe(Math.max(3, Math.min(20, Math.floor(400 / t.firstMs!))));
+  }, 60000);
+});
