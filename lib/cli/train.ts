@@ -45,11 +45,13 @@ export interface TrainCliOptions {
 // its held-out shape/colour pairs: 2000). Transfusion trains and is judged on continuous pictures.
 export function loadData(path?: string, objective: 'ar' | 'transfusion' = 'ar', split: 'train' | 'eval' = 'train'): TokenDataset {
   const [docs, seed] = split === 'train' ? [20000, 1] : [2000, 2];
-  if (objective === 'transfusion') {
-    if (path) throw new RangeError('--data: the Transfusion objective uses the embedded corpus\'s continuous pictures; --data is for token files');
-    return transfusionCorpus({ docs, seed, split });
+  if (path) {
+    const ds = readTokenFile(path);
+    if (objective === 'transfusion' && !ds.patches) throw new RangeError(`--data ${path}: the Transfusion objective needs continuous pictures; pack the data with --objective transfusion`);
+    if (objective === 'ar' && ds.patches) throw new RangeError(`--data ${path}: holds continuous pictures; train it with --objective transfusion`);
+    return ds;
   }
-  return path ? readTokenFile(path) : shapesCorpus({ docs, seed, split });
+  return objective === 'transfusion' ? transfusionCorpus({ docs, seed, split }) : shapesCorpus({ docs, seed, split });
 }
 
 // One kind for every layer, or a comma-separated pattern repeated over the layers
@@ -83,7 +85,8 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   else {
     const overrides = o.config ? (JSON.parse(fs.readFileSync(o.config, 'utf8')) as Partial<ModelConfig>) : {};
     cfg = presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), {
-      ...(objective === 'transfusion' ? { transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000 } } : {}),
+      ...(objective === 'transfusion' ? { transfusion: { patchDim: data.patchDim ?? PATCH_DIM, lambda: 5, timesteps: 1000 } } : {}),
+      ...(data.vocab.codec ? { codec: data.vocab.codec } : {}),
       ...overrides,
     });
   }

@@ -38,6 +38,9 @@ export interface ModelConfig {
   moeModality?: string; // the modality whose FFN is experts in mot+moe blocks (default: the first)
   // the Transfusion setting: continuous image patches with an epsilon-prediction loss
   transfusion?: { patchDim: number; lambda: number; timesteps: number };
+  // The codec of user data (text tokenizer, image codebook; see lib/train/data/codec.ts), carried so a
+  // checkpoint can be prompted with text and pictures wherever it is loaded. Opaque to the model.
+  codec?: object;
 }
 
 export function modSettings(c: ModelConfig): ModConfig {
