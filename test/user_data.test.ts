@@ -81,21 +81,22 @@ describe('bring your own data', () => {
     const run = path.join(dir, 'run');
     const cfg = path.join(dir, 'model.json');
     fs.writeFileSync(cfg, JSON.stringify({ dModel: 64, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 128, maxSeqLen: 160 }));
-    await runTrain({ preset: 'tiny', data: out, config: cfg, steps: 120, batch: 8, seq: 160, lr: 6e-3, out: run, seed: 1, device: 'cpu', quiet: true });
+    await runTrain({ preset: 'tiny', data: out, config: cfg, steps: 200, batch: 8, seq: 160, lr: 6e-3, out: run, seed: 1, device: 'cpu', quiet: true });
     const model = loadModel(run, 'cpu', true);
     const codec = modelCodec(model)!;
     expect(codec.tokenizer.spec.kind).toBe('hf');
 
-    // caption -> picture: the classifier sees the asked colour above chance (1 in 4)
+    // caption -> picture: the classifier sees the asked colour above chance (1 in 4; 8 of 16 or more
+    // happens by chance with probability 0.027)
     let hits = 0, n = 0;
     for (const colour of Object.keys(COLOURS)) {
-      for (let s = 0; s < 3; s++) {
-        const rgb = await pictureForCaption(model, codec, `a ${colour} ${SHAPES[s % 2]}`, { temperature: 0.5, seed: 10 + s });
+      for (let s = 0; s < 4; s++) {
+        const rgb = await pictureForCaption(model, codec, `a ${colour} ${SHAPES[s % 2]}`, { temperature: 0.3, seed: 10 + s });
         if (classifyColour(rgb) === colour) hits++;
         n++;
       }
     }
-    expect(hits / n).toBeGreaterThan(0.5);
+    expect(hits / n).toBeGreaterThanOrEqual(0.5);
     // picture -> caption: the caption names the picture's colour above chance
     let named = 0;
     const colours = Object.keys(COLOURS);

@@ -18,7 +18,7 @@ export function drawPicture(colour: string, shape: string, seed: number, size = 
   const r = rand(seed);
   const png = new PNG({ width: size, height: size });
   const [cr, cg, cb] = COLOURS[colour];
-  const side = 6 + Math.floor(r() * 5), x0 = Math.floor(r() * (size - side)), y0 = Math.floor(r() * (size - side));
+  const side = 10 + Math.floor(r() * 4), x0 = Math.floor(r() * (size - side)), y0 = Math.floor(r() * (size - side));
   for (let y = 0; y < size; y++)
     for (let x = 0; x < size; x++) {
       const dx = x - (x0 + side / 2 - 0.5), dy = y - (y0 + side / 2 - 0.5);
@@ -55,7 +55,7 @@ export function classifyColour(rgb: Uint8Array): string {
   let n = 0;
   const sum = [0, 0, 0];
   for (let i = 0; i < rgb.length; i += 3) {
-    if (Math.max(rgb[i], rgb[i + 1], rgb[i + 2]) < 90) continue;
+    if (Math.max(rgb[i], rgb[i + 1], rgb[i + 2]) < 60) continue;
     n++;
     for (let c = 0; c < 3; c++) sum[c] += rgb[i + c];
   }

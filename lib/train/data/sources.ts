@@ -26,6 +26,10 @@ const CAPTION_FILES = ['captions.csv', 'captions.jsonl', 'metadata.csv', 'metada
 export const isImage = (f: string) => IMAGE_EXT.includes(path.extname(f).toLowerCase());
 const isJsonl = (f: string) => ['.jsonl', '.ndjson'].includes(path.extname(f).toLowerCase());
 
+// A document's identity for the held-out split: its path relative to the input it came from (the
+// split does not change when the data moves).
+const keyOf = (input: string, file: string) => path.relative(fs.statSync(input).isDirectory() ? input : path.dirname(input), file).split(path.sep).join('/');
+
 // Every line of a file, streamed.
 async function* lines(file: string): AsyncGenerator<[string, number]> {
   const rl = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
@@ -86,7 +90,7 @@ function jsonDocument(value: unknown, dir: string): RawSegment[] {
 async function* textFile(file: string, input: string, maxChars: number): AsyncGenerator<RawDoc> {
   let buf: string[] = [], chars = 0, k = 0, startLine = 1;
   const emit = (): RawDoc => {
-    const doc = { source: `${file}:${startLine}`, key: `${file}#${k++}`, input, segments: [{ text: buf.join('\n') }] };
+    const doc = { source: `${file}:${startLine}`, key: `${keyOf(input, file)}#${k++}`, input, segments: [{ text: buf.join('\n') }] };
     buf = [];
     chars = 0;
     return doc;
@@ -111,7 +115,7 @@ async function* jsonlFile(file: string, input: string, problems: SourceProblem[]
     if (!line.trim()) continue;
     const where = `${file}:${n}`;
     try {
-      yield { source: where, key: `${file}#${n}`, input, segments: jsonDocument(JSON.parse(line), dir) };
+      yield { source: where, key: `${keyOf(input, file)}#${n}`, input, segments: jsonDocument(JSON.parse(line), dir) };
     } catch (e) {
       problems.push({ source: where, reason: e instanceof SyntaxError ? `not JSON (${e.message})` : (e as Error).message });
     }
@@ -128,7 +132,7 @@ async function* csvCaptions(file: string, input: string, problems: SourceProblem
       problems.push({ source: `${file}:${n}`, reason: 'expected two columns: file, caption' });
       continue;
     }
-    yield { source: `${file}:${n}`, key: `${file}#${n}`, input, segments: [{ caption: f.slice(1).join(',').trim() }, { image: path.resolve(dir, f[0].trim()) }] };
+    yield { source: `${file}:${n}`, key: `${keyOf(input, file)}#${n}`, input, segments: [{ caption: f.slice(1).join(',').trim() }, { image: path.resolve(dir, f[0].trim()) }] };
   }
 }
 
@@ -159,7 +163,7 @@ async function* folder(dir: string, input: string, problems: SourceProblem[], ma
         continue;
       }
       const caption = rel.split(path.sep).pop()!.replace(/[_-]+/g, ' ');
-      yield { source: f, key: f, input, segments: [{ caption }, { image: f }] };
+      yield { source: f, key: keyOf(input, f), input, segments: [{ caption }, { image: f }] };
     } else if (/\.(txt|md|text)$/i.test(f) || isJsonl(f)) yield* file(f, input, problems, maxChars);
   }
 }
