@@ -170,7 +170,7 @@ describe('token data inputs: sizes, linear packing, messages naming the line and
     const pack = (line: string) => () => packJsonl(`{"tokens":[1]}\n${line}`, SHAPES_VOCAB, 'in.jsonl');
     expect(pack('{"segments":[null]}')).toThrow(/in\.jsonl:2: segments\[0\]: expected an object \{"modality", "tokens"\}, received null/);
     expect(pack('{"segments":[{"modality":"text","tokens":5}]}')).toThrow(/in\.jsonl:2: segments\[0\]: field "tokens" must be an array of token ids, received 5/);
-    expect(pack('{"segments":[{"modality":"smell","tokens":[1]}]}')).toThrow(/in\.jsonl:2: segments\[0\]: field "modality" must be one of text, image, tone, received "smell"/);
+    expect(pack('{"segments":[{"modality":"smell","tokens":[1]}]}')).toThrow(/in\.jsonl:2: segments\[0\]: field "modality": unknown modality "smell" \(known: text, image, tone\)/);
     expect(pack('{"segments":{}}')).toThrow(/in\.jsonl:2: field "segments" must be an array/);
     expect(pack('null')).toThrow(/in\.jsonl:2: expected a JSON object/);
     expect(pack('{"tokens":[1e9]}')).toThrow(/in\.jsonl:2: field "tokens": 1000000000 is outside the vocabulary/);

@@ -326,7 +326,7 @@ export function segmentTokens(seg: unknown, vocab: VocabSpec, where: string): nu
   const s = seg as { modality?: unknown; tokens?: unknown };
   const names = vocab.modalities.map((m) => m.name);
   const m = names.indexOf(s.modality as string);
-  if (m < 0) throw new RangeError(`${where}: field "modality" must be one of ${names.join(', ')}, received ${JSON.stringify(s.modality)}`);
+  if (m < 0) throw new RangeError(`${where}: field "modality": unknown modality ${JSON.stringify(s.modality)} (known: ${names.join(', ')})`);
   if (!Array.isArray(s.tokens)) throw new RangeError(`${where}: field "tokens" must be an array of token ids, received ${JSON.stringify(s.tokens)?.slice(0, 40)}`);
   const [lo, hi] = vocab.modalities[m].range;
   for (const t of s.tokens) {
