@@ -23,14 +23,15 @@ export class ImagePool {
       const w = new Worker(script);
       w.on('message', (r: Reply) => this.#settle(r));
       w.on('error', (e) => this.#failWorker(i, e));
-      w.unref();
       this.#workers.push(w);
       this.#load.push(0);
     }
+    this.#threads = this.#workers.length;
   }
 
+  #threads = 0;
   get threads(): number {
-    return this.#workers.length;
+    return this.#threads;
   }
 
   // RGB pixels [size * size * 3] of the file, or an ImageInputError naming it and why.
