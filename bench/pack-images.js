@@ -26,12 +26,16 @@ for (let i = 0; i < N; i++) {
 }
 (async () => {
   const t0 = performance.now();
-  const r = await packInputs({ inputs: [path.join(dir, 'images')], out: path.join(dir, 'out.mixt'), threads });
+  let documentsFrom = 0; // when the second pass (tokenizing, writing) starts: decoding and the codebook are done
+  const r = await packInputs({
+    inputs: [path.join(dir, 'images')], out: path.join(dir, 'out.mixt'), threads,
+    onProgress: (p) => { if (p.phase === 'documents' && !documentsFrom) documentsFrom = p.seconds; },
+  });
   const s = (performance.now() - t0) / 1000;
   console.log(JSON.stringify({
     bench: 'pack-images', images: r.images.decoded, broken: r.images.broken, threads: r.images.threads, cpus: os.availableParallelism(),
     decodeSeconds: +r.images.seconds.toFixed(2), imagesPerSecondDecode: Math.round(r.images.decoded / r.images.seconds),
-    totalSeconds: +s.toFixed(2), imagesPerSecond: Math.round(r.images.decoded / s), tokens: r.train.tokens, date: new Date().toISOString().slice(0, 10),
+    codebookSeconds: +(documentsFrom - r.images.seconds).toFixed(2), totalSeconds: +s.toFixed(2), imagesPerSecond: Math.round(r.images.decoded / s), tokens: r.train.tokens, date: new Date().toISOString().slice(0, 10),
   }));
   fs.rmSync(dir, { recursive: true, force: true });
 })();

@@ -151,3 +151,57 @@ describe('bring your own data', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 });
+
+describe('bring your own data: other paths', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mixt-byod2-'));
+  const cfg = path.join(dir, 'model.json');
+  fs.writeFileSync(cfg, JSON.stringify({ dModel: 32, layers: 1, heads: 2, kvHeads: 1, ffnHidden: 64, maxSeqLen: 96 }));
+
+  test('JPEG and a captions.csv; continuous pictures (Transfusion): pack, train, draw a picture for a caption', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const jpeg = require('jpeg-js');
+    const imgs = path.join(dir, 'jpegs');
+    fs.mkdirSync(imgs);
+    const rows = ['file,caption'];
+    for (let i = 0; i < 8; i++) {
+      const png = PNG.sync.read(drawPicture(i % 2 ? 'blue' : 'red', 'square', i, 24));
+      fs.writeFileSync(path.join(imgs, `${i}.jpg`), jpeg.encode({ data: png.data, width: 24, height: 24 }, 90).data);
+      rows.push(`${i}.jpg,"a ${i % 2 ? 'blue' : 'red'}, square"`);
+    }
+    fs.writeFileSync(path.join(imgs, 'captions.csv'), rows.join('\n'));
+    const out = path.join(dir, 'tf.mixt');
+    const r = await packInputs({ inputs: [imgs], out, objective: 'transfusion', imageSize: 8, patch: 2, threads: 0 });
+    expect(r.skipped).toEqual([]);
+    expect(r.images.decoded).toBe(8);
+    const ds = readTokenFile(out);
+    expect(ds.patchDim).toBe(12);
+    expect(ds.patches!.length).toBe(16 * 12 * 16); // 8 pictures x 2 directions x 16 patches
+    expect(Math.max(...ds.patches!)).toBeLessThanOrEqual(1);
+    const run = path.join(dir, 'tf-run');
+    await runTrain({ preset: 'tiny', objective: 'transfusion', data: out, config: cfg, steps: 4, batch: 2, seq: 96, out: run, seed: 1, device: 'cpu', quiet: true });
+    const model = loadModel(run, 'cpu', true);
+    const codec = modelCodec(model)!;
+    const rgb = await pictureForCaption(model, codec, 'a red, square', { temperature: 1, seed: 1, steps: 3 });
+    expect(rgb.length).toBe(8 * 8 * 3);
+    await expect(captionForPicture(model, codec, path.join(imgs, '0.jpg'), { temperature: 0, seed: 1 })).rejects.toThrow(/Transfusion model/);
+  }, 60000);
+
+  test('a text model continues text through its tokenizer (tiktoken)', async () => {
+    const txt = path.join(dir, 'story.txt');
+    fs.writeFileSync(txt, Array.from({ length: 30 }, (_, i) => `line ${i} of the story.\n${i % 3 === 0 ? '\n' : ''}`).join(''));
+    const out = path.join(dir, 'text.mixt');
+    const r = await packInputs({ inputs: [txt], out, tokenizer: 'tiktoken:gpt2' });
+    expect(r.vocab.modalities.map((m) => m.name)).toEqual(['text']);
+    expect(r.vocab.size).toBe(50257 + 4);
+    const ds = readTokenFile(out);
+    expect(ds.docOffsets.length - 1).toBe(11); // paragraphs: [0], [1-3], ..., [25-27], [28-29]
+    const run = path.join(dir, 'text-run');
+    await runTrain({ preset: 'tiny', data: out, config: cfg, steps: 2, batch: 2, seq: 64, out: run, seed: 1, device: 'cpu', quiet: true });
+    const model = loadModel(run, 'cpu', true);
+    const codec = modelCodec(model)!;
+    expect(codec.image).toBeNull();
+    const text = await textContinuation(model, codec, 'line 3 of', { temperature: 1, seed: 2, maxTokens: 4 });
+    expect(typeof text).toBe('string');
+    await expect(pictureForCaption(model, codec, 'x', { temperature: 1, seed: 1 })).rejects.toThrow(/no image modality/);
+  }, 60000);
+});

@@ -65,6 +65,12 @@ export function dataCommand(): Command {
       const counts = ds.vocab.modalities.map((_, m) => ds.modality.reduce((a, x) => a + (x === m ? 1 : 0), 0));
       console.log(`${file}: ${ds.docOffsets.length - 1} documents, ${ds.tokens.length} tokens, vocabulary ${ds.vocab.size}`);
       ds.vocab.modalities.forEach((m, i) => console.log(`  ${m.name}: ids [${m.range[0]}, ${m.range[1]}), ${counts[i]} tokens, unigram entropy ${h[i].toFixed(3)} nats`));
+      const c = ds.vocab.codec;
+      if (c) {
+        const img = c.image ? (c.image.kind === 'kmeans' ? `, pictures ${c.image.size}x${c.image.size} as ${c.image.codebook.length / (3 * c.image.patch ** 2)} codebook patches of ${c.image.patch}x${c.image.patch}` : `, pictures ${c.image.size}x${c.image.size} as continuous ${c.image.patch}x${c.image.patch} patches`) : '';
+        console.log(`  codec: tokenizer ${c.text.kind === 'tiktoken' ? `tiktoken ${c.text.encoding}` : c.text.kind === 'hf' ? `tokenizer.json${c.text.source ? ` (${c.text.source})` : ''}` : 'bytes'}${img}`);
+      }
+      if (ds.spans) console.log(`  ${ds.spans.length / 2} image spans${ds.patches ? `, ${ds.patches.length / ds.patchDim!} continuous patches of ${ds.patchDim} values` : ''}`);
     });
   return data;
 }

@@ -101,7 +101,7 @@ export async function packInputs(o: PackOptions): Promise<PackResult> {
     for await (const d of readInputs(o.inputs, [], maxChars)) {
       docCount++;
       const held = isHeld(d);
-      for (const img of imagesOf(d)) {
+      for (const img of o.vocab ? [] : imagesOf(d)) { // token-id packing has no pictures
         if (!held && !trainSeen.has(img)) {
           trainSeen.add(img);
           trainImages.push(img);
@@ -153,6 +153,7 @@ export async function packInputs(o: PackOptions): Promise<PackResult> {
 
   // Pass 2: documents -> token files.
   const skipped: SourceProblem[] = [];
+  const pics: Pictures = { pixels, broken, tokens: new Map() };
   const train = new TokenFileWriter(o.out, vocab, pd);
   const held = o.evalOut ? new TokenFileWriter(o.evalOut, vocab, pd) : null;
   let done = 0;
@@ -160,7 +161,7 @@ export async function packInputs(o: PackOptions): Promise<PackResult> {
     for await (const d of readInputs(o.inputs, skipped, maxChars)) {
       done++;
       try {
-        for (const doc of encodeDocument(d, vocab, codec, pixels, broken, o.directions ?? PACK_DEFAULTS.directions)) {
+        for (const doc of encodeDocument(d, vocab, codec, pics, o.directions ?? PACK_DEFAULTS.directions)) {
           (held && isHeld(d) ? held : train).add(doc.tokens, doc.spans, doc.patches);
           progress.documents++;
           progress.tokens += doc.tokens.length;
@@ -197,19 +198,26 @@ interface EncodedDoc {
 }
 
 // One raw document -> one or two encoded documents (a captioned image in both directions).
-function encodeDocument(d: RawDoc, vocab: VocabSpec, codec: Codec | null, pixels: Map<string, Uint8Array>, broken: Map<string, string>, directions: string): EncodedDoc[] {
+function encodeDocument(d: RawDoc, vocab: VocabSpec, codec: Codec | null, pics: Pictures, directions: string): EncodedDoc[] {
   const segs = d.segments;
   const cap = segs.length === 2 && 'caption' in segs[0] && 'image' in segs[1];
   if (cap) {
     const [c, i] = segs as [{ caption: string }, { image: string }];
     const c2i = [{ text: c.caption }, i], i2c = [i, { text: c.caption }];
     const orders = directions === 'caption-image' ? [c2i] : directions === 'image-caption' ? [i2c] : [c2i, i2c];
-    return orders.map((s) => encodeSegments(s, vocab, codec, pixels, broken));
+    return orders.map((s) => encodeSegments(s, vocab, codec, pics));
   }
-  return [encodeSegments(segs, vocab, codec, pixels, broken)];
+  return [encodeSegments(segs, vocab, codec, pics)];
 }
 
-function encodeSegments(segs: RawSegment[], vocab: VocabSpec, codec: Codec | null, pixels: Map<string, Uint8Array>, broken: Map<string, string>): EncodedDoc {
+// The pictures of one run: decoded pixels, the reasons of broken ones, token ids once encoded.
+interface Pictures {
+  pixels: Map<string, Uint8Array>;
+  broken: Map<string, string>;
+  tokens: Map<string, number[]>;
+}
+
+function encodeSegments(segs: RawSegment[], vocab: VocabSpec, codec: Codec | null, pics: Pictures): EncodedDoc {
   if (!codec) {
     // token ids against a given vocabulary: exactly as written
     const toks: number[] = [];
@@ -225,11 +233,13 @@ function encodeSegments(segs: RawSegment[], vocab: VocabSpec, codec: Codec | nul
     if ('text' in s) for (const t of codec.encodeText(s.text)) toks.push(t);
     else if ('caption' in s) for (const t of codec.encodeText(s.caption)) toks.push(t);
     else if ('image' in s) {
-      const rgb = pixels.get(s.image);
-      if (!rgb?.length) throw new Error(`image ${s.image}: ${broken.get(s.image) ?? 'not decoded'}`);
+      const rgb = pics.pixels.get(s.image);
+      if (!rgb?.length) throw new Error(`image ${s.image}: ${pics.broken.get(s.image) ?? 'not decoded'}`);
       toks.push(codec.boi);
       const start = toks.length;
-      for (const t of codec.imageTokens(rgb)) toks.push(t);
+      let ids = pics.tokens.get(s.image); // both directions of a captioned picture encode it once
+      if (!ids) pics.tokens.set(s.image, (ids = codec.imageTokens(rgb)));
+      for (const t of ids) toks.push(t);
       spans.push([start, toks.length]);
       if (!codec.image!.discrete) rows.push(codec.image!.latents(rgb));
       toks.push(codec.eoi);

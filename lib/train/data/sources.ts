@@ -28,7 +28,12 @@ const isJsonl = (f: string) => ['.jsonl', '.ndjson'].includes(path.extname(f).to
 
 // A document's identity for the held-out split: its path relative to the input it came from (the
 // split does not change when the data moves).
-const keyOf = (input: string, file: string) => path.relative(fs.statSync(input).isDirectory() ? input : path.dirname(input), file).split(path.sep).join('/');
+const inputBase = new Map<string, string>();
+function keyOf(input: string, file: string): string {
+  let base = inputBase.get(input);
+  if (base === undefined) inputBase.set(input, (base = fs.statSync(input).isDirectory() ? input : path.dirname(input)));
+  return path.relative(base, file).split(path.sep).join('/');
+}
 
 // Every line of a file, streamed.
 async function* lines(file: string): AsyncGenerator<[string, number]> {
