@@ -189,3 +189,16 @@ describe('token data inputs: sizes, linear packing, messages naming the line and
     expect(() => decodeTokenFile(encodeTokenFile({ ...base, spans: Float64Array.from([5, 2]) }))).toThrow(/image span 0 \[5, 2\)/);
   });
 });
+
+describe('the loader and image spans', () => {
+  test('two continuous pictures in one document are two spans (neither attends into the other)', () => {
+    // <bos> [patch patch] <eoi> text [patch patch] <eos>: two runs of patch tokens
+    const tokens = Int32Array.from([1, 40, 40, 4, 7, 40, 40, 2]);
+    const ds = {
+      vocab: SHAPES_VOCAB, tokens, modality: Uint8Array.from(tokens, (t) => (t >= 40 ? 1 : 0)), docOffsets: Float64Array.from([0, 8]),
+      patchIndex: Int32Array.from([-1, 0, 1, -1, -1, 2, 3, -1]), patches: new Float32Array(4 * 12).fill(0.5), patchDim: 12,
+    };
+    const b = new PackedLoader(ds, 8, 1, 1).next();
+    expect(Array.from(b.spanIds!)).toEqual([-1, 0, 0, -1, -1, 1, 1, -1]);
+  });
+});

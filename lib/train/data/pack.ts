@@ -88,13 +88,13 @@ export async function packInputs(o: PackOptions): Promise<PackResult> {
   const report = (phase: PackProgress['phase'], done: number, total: number) => o.onProgress?.({ phase, done, total, ...progress, seconds: seconds() });
 
   // Pass 1: decode every image once (in parallel, results in document order), count documents.
-  const pool = new ImagePool(size, o.threads);
   const pixels = new Map<string, Uint8Array>(), broken = new Map<string, string>();
   const trainImages: string[] = [], trainSeen = new Set<string>();
   // the tokenizer first: an unusable tokenizer stops the run before any work
   const tokenizer = o.vocab ? null : tokenizerFromArgument(o.tokenizer);
   let docCount = 0;
   const t1 = performance.now();
+  const pool = new ImagePool(size, o.threads); // closed in finally: live worker threads keep a process running
   try {
     const inFlight: Promise<void>[] = [];
     const window = Math.max(8, 4 * pool.threads);
