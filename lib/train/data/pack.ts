@@ -12,7 +12,8 @@ import { ImageInputError } from './image_decode';
 import { ImagePool } from './image_pool';
 import { RawDoc, RawSegment, SourceProblem, readInputs } from './sources';
 import { tokenizerFromArgument } from './tokenizer';
-import { TokenFileWriter, documentTokens, segmentTokens } from './tokenfile';
+import { documentTokens, segmentTokens } from './jsonl_tokens';
+import { TokenFileWriter } from './tokenfile_writer';
 import { VocabSpec, checkVocab } from './vocab';
 
 export interface PackOptions {

@@ -21,9 +21,9 @@ import { VocabSpec, checkVocab, modalityLookup } from './vocab';
 const MAGIC = Buffer.from('MIXTTOK\0', 'latin1');
 const MAX_HEADER = 1 << 30;
 
-const pad8 = (n: number) => (n + 7) & ~7;
+export const pad8 = (n: number) => (n + 7) & ~7;
 
-interface Header {
+export interface Header {
   vocab: VocabSpec;
   tokens: number;
   documents: number;
@@ -51,7 +51,7 @@ function headerOf(ds: TokenDataset): Header {
   };
 }
 
-function prefix(h: Header): Buffer {
+export function prefix(h: Header): Buffer {
   const json = Buffer.from(JSON.stringify(h), 'utf8');
   const out = Buffer.alloc(pad8(16 + json.length));
   MAGIC.copy(out, 0);
@@ -61,8 +61,8 @@ function prefix(h: Header): Buffer {
   return out;
 }
 
-const bytesOf = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-const u64s = (a: ArrayLike<number>) => {
+export const bytesOf = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+export const u64s = (a: ArrayLike<number>) => {
   const b = Buffer.alloc(8 * a.length);
   for (let i = 0; i < a.length; i++) b.writeBigUInt64LE(BigInt(a[i]), 8 * i);
   return b;
@@ -200,193 +200,4 @@ export function readTokenFile(path: string): TokenDataset {
   }
 }
 
-// Appends typed arrays to a temporary file through a buffer (the packer's output streams to disk).
-class Spool {
-  readonly #fd: number;
-  readonly #buf = Buffer.alloc(1 << 20);
-  #used = 0;
-  bytes = 0;
-  constructor(readonly file: string) {
-    this.#fd = fs.openSync(file, 'w');
-  }
-  write(b: Buffer): void {
-    if (this.#used + b.length > this.#buf.length) this.flush();
-    if (b.length > this.#buf.length) fs.writeSync(this.#fd, b);
-    else {
-      b.copy(this.#buf, this.#used);
-      this.#used += b.length;
-    }
-    this.bytes += b.length;
-  }
-  flush(): void {
-    if (this.#used) fs.writeSync(this.#fd, this.#buf, 0, this.#used);
-    this.#used = 0;
-  }
-  close(): void {
-    this.flush();
-    fs.closeSync(this.#fd);
-  }
-}
-
-type Section = 'tokens' | 'modality' | 'docs' | 'spans' | 'patches';
-
-// Writes a token file document by document without holding it in memory: sections go to temporary
-// files, and finish() writes the header and concatenates them into place atomically.
-export class TokenFileWriter {
-  readonly #tmp: string;
-  readonly #spools: Record<Section, Spool>;
-  readonly #modOf: (t: number) => number;
-  tokens = 0;
-  documents = 0;
-  spans = 0;
-  patchRows = 0;
-
-  constructor(readonly path: string, readonly vocab: VocabSpec, readonly patchDim = 0) {
-    checkVocab(vocab);
-    this.#tmp = `${path}.tmp-${process.pid}`;
-    const s = (k: string) => new Spool(`${this.#tmp}.${k}`);
-    this.#spools = { tokens: s('tokens'), modality: s('modality'), docs: s('docs'), spans: s('spans'), patches: s('patches') };
-    this.#spools.docs.write(u64s([0]));
-    this.#modOf = modalityLookup(vocab);
-  }
-
-  // One document: token ids, image spans relative to its start, and (continuous) one patch row per
-  // span token, in order.
-  add(tokens: number[], spans: [number, number][] = [], patches?: Float32Array): void {
-    const mods = new Uint8Array(tokens.length);
-    tokens.forEach((t, i) => {
-      const m = this.#modOf(t);
-      if (m < 0) throw new RangeError(`TokenFileWriter.add: token ${t} lies in no modality of the vocabulary`);
-      mods[i] = m;
-    });
-    const sp = this.#spools;
-    sp.tokens.write(bytesOf(Int32Array.from(tokens)));
-    sp.modality.write(Buffer.from(mods.buffer));
-    for (const [a, b] of spans) sp.spans.write(u64s([this.tokens + a, this.tokens + b]));
-    if (patches?.length) {
-      sp.patches.write(bytesOf(patches));
-      this.patchRows += patches.length / this.patchDim;
-    }
-    this.spans += spans.length;
-    this.tokens += tokens.length;
-    this.documents++;
-    sp.docs.write(u64s([this.tokens]));
-  }
-
-  finish(): void {
-    for (const s of Object.values(this.#spools)) s.close();
-    const h: Header = {
-      vocab: this.vocab, tokens: this.tokens, documents: this.documents,
-      ...(this.spans ? { spans: this.spans } : {}), ...(this.patchRows ? { patchDim: this.patchDim, patchRows: this.patchRows } : {}),
-    };
-    const pre = prefix(h);
-    const fd = fs.openSync(this.#tmp, 'w');
-    try {
-      fs.writeSync(fd, pre);
-      this.#append(fd, 'tokens');
-      this.#append(fd, 'modality');
-      fs.writeSync(fd, Buffer.alloc(pad8(pre.length + 5 * this.tokens) - (pre.length + 5 * this.tokens)));
-      this.#append(fd, 'docs');
-      this.#append(fd, 'spans');
-      this.#append(fd, 'patches');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(this.#tmp, this.path);
-  }
-
-  abort(): void {
-    for (const s of Object.values(this.#spools)) {
-      try {
-        s.close();
-      } catch { /* already closed */ }
-      fs.rmSync(s.file, { force: true });
-    }
-    fs.rmSync(this.#tmp, { force: true });
-  }
-
-  #append(fd: number, key: Section): void {
-    const file = `${this.#tmp}.${key}`;
-    const src = fs.openSync(file, 'r');
-    const chunk = Buffer.alloc(4 << 20);
-    try {
-      for (let n; (n = fs.readSync(src, chunk, 0, chunk.length, null)) > 0;) fs.writeSync(fd, chunk, 0, n);
-    } finally {
-      fs.closeSync(src);
-      fs.rmSync(file, { force: true });
-    }
-  }
-}
-
-// The token ids of one JSONL segment {"modality": name, "tokens": [...]}, checked against the
-// modality's range; errors name the line and the field.
-export function segmentTokens(seg: unknown, vocab: VocabSpec, where: string): number[] {
-  if (typeof seg !== 'object' || seg === null || Array.isArray(seg)) throw new RangeError(`${where}: expected an object {"modality", "tokens"}, received ${JSON.stringify(seg)}`);
-  const s = seg as { modality?: unknown; tokens?: unknown };
-  const names = vocab.modalities.map((m) => m.name);
-  const m = names.indexOf(s.modality as string);
-  if (m < 0) throw new RangeError(`${where}: field "modality": unknown modality ${JSON.stringify(s.modality)} (known: ${names.join(', ')})`);
-  if (!Array.isArray(s.tokens)) throw new RangeError(`${where}: field "tokens" must be an array of token ids, received ${JSON.stringify(s.tokens)?.slice(0, 40)}`);
-  const [lo, hi] = vocab.modalities[m].range;
-  for (const t of s.tokens) {
-    if (!Number.isInteger(t) || t < lo || t >= hi) throw new RangeError(`${where}: field "tokens": ${JSON.stringify(t)} is outside modality ${names[m]}'s range [${lo}, ${hi})`);
-  }
-  return s.tokens as number[];
-}
-
-// The token ids of one JSONL document line of token ids: {"segments": [...]} or {"tokens": [...]}.
-export function documentTokens(doc: unknown, vocab: VocabSpec, where: string): number[] {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new RangeError(`${where}: expected a JSON object with "segments" or "tokens"`);
-  const d = doc as { segments?: unknown; tokens?: unknown };
-  if (d.segments !== undefined) {
-    if (!Array.isArray(d.segments)) throw new RangeError(`${where}: field "segments" must be an array`);
-    const out: number[] = [];
-    d.segments.forEach((seg, i) => {
-      for (const t of segmentTokens(seg, vocab, `${where}: segments[${i}]`)) out.push(t);
-    });
-    return out;
-  }
-  if (Array.isArray(d.tokens)) {
-    for (const t of d.tokens) if (!Number.isInteger(t) || t < 0 || t >= vocab.size) throw new RangeError(`${where}: field "tokens": ${JSON.stringify(t)} is outside the vocabulary [0, ${vocab.size})`);
-    return d.tokens as number[];
-  }
-  throw new RangeError(`${where}: expected a field "segments" (array) or "tokens" (array of ids)`);
-}
-
-// JSONL of token ids -> dataset, in one pass (linear in the input). Each line is one document:
-//   {"segments": [{"modality": "text", "tokens": [..]}, {"modality": "image", "tokens": [..]}]}  or
-//   {"tokens": [..]}  (modalities follow from the vocabulary's token ranges).
-export function packJsonl(text: string, vocab: VocabSpec, what = 'jsonl'): TokenDataset {
-  checkVocab(vocab, `${what}: vocabulary`);
-  const modOf = modalityLookup(vocab);
-  let tokens = new Int32Array(1024), n = 0;
-  const offsets: number[] = [0];
-  let li = 0;
-  for (let start = 0; start <= text.length; li++) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const line = text.slice(start, end);
-    start = end + 1;
-    if (!line.trim()) continue;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(line);
-    } catch (e) {
-      throw new RangeError(`${what}:${li + 1}: not JSON (${(e as Error).message})`);
-    }
-    const toks = documentTokens(doc, vocab, `${what}:${li + 1}`);
-    if (n + toks.length > tokens.length) {
-      const grown = new Int32Array(Math.max(2 * tokens.length, n + toks.length));
-      grown.set(tokens.subarray(0, n));
-      tokens = grown;
-    }
-    for (let i = 0; i < toks.length; i++) {
-      if (modOf(toks[i]) < 0) throw new RangeError(`${what}:${li + 1}: token ${toks[i]} lies in no modality of the vocabulary`);
-      tokens[n++] = toks[i];
-    }
-    offsets.push(n);
-  }
-  const out = tokens.slice(0, n);
-  return { vocab, tokens: out, modality: Uint8Array.from(out, modOf), docOffsets: Float64Array.from(offsets) };
-}
+export { packJsonl } from './jsonl_tokens';
