@@ -60,9 +60,9 @@ function nearest(codebook: Float32Array, dim: number, x: Float32Array, off: numb
   let best = 0, bestD = Infinity;
   for (let k = 0, o = 0; o < codebook.length; k++, o += dim) {
     let d = 0;
-    for (let j = 0; j < dim; j++) {
+    for (let j = 0; j < dim && d < bestD; j++) {
       const e = codebook[o + j] - x[off + j];
-      d += e * e;
+      d += e * e; // partial sums only grow: stop once past the best
     }
     if (d < bestD) {
       bestD = d;

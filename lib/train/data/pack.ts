@@ -140,7 +140,7 @@ export async function packInputs(o: PackOptions): Promise<PackResult> {
         image = { kind: 'continuous', size, patch };
         codebookNote = `continuous patches ${patch}x${patch}x3 of ${size}x${size} pictures (no codebook)`;
       } else {
-        const res = new PatchReservoir(patchDim({ patch }), 50000, seed);
+        const res = new PatchReservoir(patchDim({ patch }), 20000, seed);
         for (const img of trainImages) if (pixels.get(img)?.length) res.add(toPatches(pixels.get(img)!, size, patch));
         if (!res.count) throw new RangeError(`no training picture could be decoded (${broken.size} broken: ${[...broken].slice(0, 3).map(([f, r]) => `${f}: ${r}`).join('; ')})`);
         image = learnCodebook(res, { size, patch, codebook: K, seed });
