@@ -1,5 +1,6 @@
 // Shared CLI plumbing: option parsing helpers and device selection that says what it chose.
 import { InvalidArgumentError } from 'commander';
+import * as fs from 'fs';
 import { DeviceChoice, chooseDevice } from '../core/device';
 
 export function intOption(name: string, min = 1) {
@@ -29,3 +30,18 @@ export function deviceName(c: DeviceChoice): string {
 }
 
 export const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
+
+// A JSON file given on the command line; errors name the option, the file and what was expected.
+export function readJsonOption(option: string, file: string, expected: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new RangeError(`${option} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected ${expected}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new RangeError(`${option} ${file}: not JSON (${(e as Error).message}); expected ${expected}`);
+  }
+}

@@ -1,9 +1,9 @@
 // `mixt data pack`: runs the packer with a progress bar (files/s, documents, tokens) on stderr and
 // reports, at the end, every input that was skipped with its path and reason.
 import * as cliProgress from 'cli-progress';
-import * as fs from 'fs';
 import { PackOptions, PackProgress, packInputs } from '../train/data/pack';
 import { VocabSpec } from '../train/data/vocab';
+import { readJsonOption } from './common';
 
 export interface PackCliOptions {
   out?: string;
@@ -24,19 +24,7 @@ export interface PackCliOptions {
   json?: boolean;
 }
 
-function readVocab(file: string): VocabSpec {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new RangeError(`--vocab ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new RangeError(`--vocab ${file}: not JSON (${(e as Error).message}); expected {size, modalities:[{name, range:[lo, hi]}]}`);
-  }
-}
+const readVocab = (file: string) => readJsonOption('--vocab', file, '{size, modalities:[{name, range:[lo, hi]}]}') as VocabSpec;
 
 function progressBar(quiet: boolean): { update(p: PackProgress): void; stop(): void } {
   if (quiet) return { update() {}, stop() {} };

@@ -3,7 +3,6 @@
 import { Command } from 'commander';
 import * as cliProgress from 'cli-progress';
 import Table from 'cli-table3';
-import * as fs from 'fs';
 import { BLOCK_KINDS, BlockKind, ModelConfig, PRESETS, PresetName, parameterCount, presetConfig, validateConfig } from '../model/config';
 import { Model } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
@@ -11,7 +10,7 @@ import { TokenDataset, shapesCorpus, unigramEntropy } from '../train/data/datase
 import { readTokenFile } from '../train/data/tokenfile';
 import { PATCH_DIM, transfusionCorpus } from '../train/data/transfusion';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
-import { deviceName, fmt, intOption, numberOption, pickDevice } from './common';
+import { deviceName, fmt, intOption, numberOption, pickDevice, readJsonOption } from './common';
 
 // Defaults per preset: the tiny one finishes in about two minutes on 2 CPU cores.
 const RUN_DEFAULTS: Record<PresetName, { steps: number; batch: number; seq: number; lr: number }> = {
@@ -83,7 +82,8 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   let cfg: ModelConfig;
   if (resumed) cfg = validateConfig(resumed.config);
   else {
-    const overrides = o.config ? (JSON.parse(fs.readFileSync(o.config, 'utf8')) as Partial<ModelConfig>) : {};
+    const overrides = o.config ? (readJsonOption('--config', o.config, 'a JSON object of ModelConfig fields') as Partial<ModelConfig>) : {};
+    if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) throw new RangeError(`--config ${o.config}: expected a JSON object of ModelConfig fields`);
     cfg = presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), {
       ...(objective === 'transfusion' ? { transfusion: { patchDim: data.patchDim ?? PATCH_DIM, lambda: 5, timesteps: 1000 } } : {}),
       ...(data.vocab.codec ? { codec: data.vocab.codec } : {}),
