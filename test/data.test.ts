@@ -93,7 +93,7 @@ describe('token files', () => {
     const p = packJsonl(text, SHAPES_VOCAB);
     expect(Array.from(p.docOffsets)).toEqual([0, 4, 6]);
     expect(Array.from(p.modality)).toEqual([0, 0, 1, 1, 0, 0]);
-    expect(() => packJsonl('{"segments":[{"modality":"image","tokens":[1]}]}', SHAPES_VOCAB, 'f.jsonl')).toThrow(/f.jsonl:1: token 1 is outside modality image/);
+    expect(() => packJsonl('{"segments":[{"modality":"image","tokens":[1]}]}', SHAPES_VOCAB, 'f.jsonl')).toThrow(/f.jsonl:1: segments\[0\]: field "tokens": 1 is outside modality image/);
     expect(() => packJsonl('{"segments":[{"modality":"video","tokens":[1]}]}', SHAPES_VOCAB)).toThrow(/unknown modality "video"/);
   });
 });
@@ -132,5 +132,73 @@ describe('packed loader', () => {
     const a = new PackedLoader(ds, 128, 2, 1), b = new PackedLoader(ds, 128, 2, 1);
     for (let i = 0; i < 30; i++) expect(Array.from(a.next().tokens)).toEqual(Array.from(b.next().tokens));
     expect(a.state.epoch).toBeGreaterThan(0);
+  });
+});
+
+describe('token data inputs: sizes, linear packing, messages naming the line and field', () => {
+  const header = (h: object) => {
+    const json = Buffer.from(JSON.stringify(h));
+    const buf = Buffer.alloc(64 + json.length);
+    buf.write('MIXTTOK\0', 'latin1');
+    buf.writeUInt32LE(1, 8);
+    buf.writeUInt32LE(json.length, 12);
+    json.copy(buf, 16);
+    return buf;
+  };
+
+  test('a header claiming sizes the file cannot hold fails at once, before allocating', () => {
+    const t0 = Date.now();
+    expect(() => decodeTokenFile(header({ vocab: { size: 3e9, modalities: [{ name: 'text', range: [0, 3e9] }] }, tokens: 10, documents: 1 }), 'h.mixt')).toThrow(
+      /h\.mixt: header field "vocab": field "size" must be an integer in \[2, 2147483647\], received 3000000000/,
+    );
+    expect(() => decodeTokenFile(header({ vocab: SHAPES_VOCAB, tokens: 1e9, documents: 1 }), 'h.mixt')).toThrow(/declares 1000000000 tokens, more than a file of \d+ bytes can hold/);
+    expect(() => decodeTokenFile(header({ vocab: null, tokens: 1, documents: 1 }), 'h.mixt')).toThrow(/header field "vocab": field "vocab" must be an object/);
+    expect(() => decodeTokenFile(header({ vocab: { size: 2e9, modalities: [{ name: 'a', range: [0, 1e9] }, { name: 'b', range: [1e9, 2e9] }] }, tokens: 0, documents: 0 }), 'h.mixt')).toThrow(/size/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  test('packing is linear in the number of segments (100k segments in one document)', () => {
+    const segs = Array.from({ length: 100000 }, (_, i) => ({ modality: 'text', tokens: [i % 10] }));
+    const t0 = Date.now();
+    const ds = packJsonl(JSON.stringify({ segments: segs }) + '\n' + JSON.stringify({ tokens: [1, 2] }), SHAPES_VOCAB, 'big.jsonl');
+    expect(ds.tokens.length).toBe(100002);
+    expect(Array.from(ds.tokens.subarray(0, 12))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+    expect(Date.now() - t0).toBeLessThan(10000); // quadratic concatenation took > 90 s
+  });
+
+  test('bad JSONL lines name the file, the line and the field', () => {
+    const pack = (line: string) => () => packJsonl(`{"tokens":[1]}\n${line}`, SHAPES_VOCAB, 'in.jsonl');
+    expect(pack('{"segments":[null]}')).toThrow(/in\.jsonl:2: segments\[0\]: expected an object \{"modality", "tokens"\}, received null/);
+    expect(pack('{"segments":[{"modality":"text","tokens":5}]}')).toThrow(/in\.jsonl:2: segments\[0\]: field "tokens" must be an array of token ids, received 5/);
+    expect(pack('{"segments":[{"modality":"smell","tokens":[1]}]}')).toThrow(/in\.jsonl:2: segments\[0\]: field "modality": unknown modality "smell" \(known: text, image, tone\)/);
+    expect(pack('{"segments":{}}')).toThrow(/in\.jsonl:2: field "segments" must be an array/);
+    expect(pack('null')).toThrow(/in\.jsonl:2: expected a JSON object/);
+    expect(pack('{"tokens":[1e9]}')).toThrow(/in\.jsonl:2: field "tokens": 1000000000 is outside the vocabulary/);
+    expect(pack('{nope')).toThrow(/in\.jsonl:2: not JSON/);
+    expect(() => packJsonl('{"tokens":[1]}', { size: 10, modalities: null } as never, 'in.jsonl')).toThrow(/in\.jsonl: vocabulary: field "modalities" must be an array/);
+  });
+
+  test('version 2 files round-trip image spans and continuous patches', () => {
+    const base = shapesCorpus({ docs: 3, seed: 1 });
+    const spans = Float64Array.from([2, 5, 10, 12]);
+    const patches = Float32Array.from({ length: 5 * 3 }, (_, i) => Math.sin(i));
+    const back = decodeTokenFile(encodeTokenFile({ ...base, spans, patches, patchDim: 3 }));
+    expect(Array.from(back.spans!)).toEqual([2, 5, 10, 12]);
+    expect(Array.from(back.patches!)).toEqual(Array.from(patches));
+    expect(Array.from(back.patchIndex!.subarray(0, 13))).toEqual([-1, -1, 0, 1, 2, -1, -1, -1, -1, -1, 3, 4, -1]);
+    expect(() => decodeTokenFile(encodeTokenFile({ ...base, spans: Float64Array.from([5, 2]) }))).toThrow(/image span 0 \[5, 2\)/);
+  });
+});
+
+describe('the loader and image spans', () => {
+  test('two continuous pictures in one document are two spans (neither attends into the other)', () => {
+    // <bos> [patch patch] <eoi> text [patch patch] <eos>: two runs of patch tokens
+    const tokens = Int32Array.from([1, 40, 40, 4, 7, 40, 40, 2]);
+    const ds = {
+      vocab: SHAPES_VOCAB, tokens, modality: Uint8Array.from(tokens, (t) => (t >= 40 ? 1 : 0)), docOffsets: Float64Array.from([0, 8]),
+      patchIndex: Int32Array.from([-1, 0, 1, -1, -1, 2, 3, -1]), patches: new Float32Array(4 * 12).fill(0.5), patchDim: 12,
+    };
+    const b = new PackedLoader(ds, 8, 1, 1).next();
+    expect(Array.from(b.spanIds!)).toEqual([-1, 0, 0, -1, -1, 1, 1, -1]);
   });
 });

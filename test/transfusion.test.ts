@@ -32,13 +32,16 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
     const b = new PackedLoader(ds, 128, 2, 3).next();
     expect(b.images!.positions.length * PATCH_DIM).toBe(b.images!.x0.length);
     const pos = new Set(b.images!.positions);
+    const spanOfDoc = new Map<number, number>(); // one picture per document here: one span per document, distinct ones
     for (let i = 0; i < b.tokens.length; i++) {
       if (pos.has(i)) {
         expect(b.tokens[i]).toBe(PATCH_TOKEN);
         expect(b.targets[i]).toBe(-1);
-        expect(b.spanIds![i]).toBe(b.docIds[i]);
+        if (!spanOfDoc.has(b.docIds[i])) spanOfDoc.set(b.docIds[i], b.spanIds![i]);
+        expect(b.spanIds![i]).toBe(spanOfDoc.get(b.docIds[i]));
       } else expect(b.spanIds![i]).toBe(-1);
     }
+    expect(new Set(spanOfDoc.values()).size).toBe(spanOfDoc.size);
     for (let j = 0; j < b.images!.positions.length; j++) {
       const p = b.images!.positions[j];
       if (j > 0 && b.docIds[p] === b.docIds[b.images!.positions[j - 1]]) expect(b.images!.timesteps[j]).toBe(b.images!.timesteps[j - 1]);

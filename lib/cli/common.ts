@@ -1,6 +1,7 @@
 // Shared CLI plumbing: option parsing helpers and device selection that says what it chose.
 import { InvalidArgumentError } from 'commander';
 import Table from 'cli-table3';
+import * as fs from 'fs';
 import { DeviceChoice, chooseDevice } from '../core/device';
 
 export function intOption(name: string, min = 1) {
@@ -44,4 +45,19 @@ export function table(head: string[]): Table.Table {
 
 export function warn(message: string): void {
   process.stderr.write(`mixt: warning: ${message}\n`);
+}
+
+// A JSON file given on the command line; errors name the option, the file and what was expected.
+export function readJsonOption(option: string, file: string, expected: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new RangeError(`${option} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); expected ${expected}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new RangeError(`${option} ${file}: not JSON (${(e as Error).message}); expected ${expected}`);
+  }
 }

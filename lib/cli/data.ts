@@ -3,9 +3,10 @@ import { Command } from 'commander';
 import * as fs from 'fs';
 import { shapesCorpus, unigramEntropy } from '../train/data/dataset';
 import { SHAPES_VOCAB } from '../train/data/shapes';
-import { packJsonl, readTokenFile, writeTokenFile } from '../train/data/tokenfile';
-import { VocabSpec } from '../train/data/vocab';
-import { intOption } from './common';
+import { readTokenFile } from '../train/data/tokenfile';
+import { PACK_DEFAULTS } from '../train/data/pack';
+import { intOption, numberOption } from './common';
+import { PackCliOptions, runPack } from './pack';
 
 export function dataCommand(): Command {
   const data = new Command('data').description('token data: generate, pack, inspect');
@@ -35,16 +36,25 @@ export function dataCommand(): Command {
     });
   data
     .command('pack')
-    .description('pack JSONL documents into a binary token file (.mixt)')
-    .argument('<input>', 'JSONL: {"segments":[{"modality":"text","tokens":[...]}, ...]} or {"tokens":[...]} per line')
-    .argument('<output>', 'token file to write')
-    .option('--vocab <file>', 'vocabulary JSON ({size, modalities:[{name, range:[lo,hi)}]}); default: the shapes corpus\'s')
-    .action((input: string, output: string, o: { vocab?: string }) => {
-      const vocab: VocabSpec = o.vocab ? JSON.parse(fs.readFileSync(o.vocab, 'utf8')) : SHAPES_VOCAB;
-      const ds = packJsonl(fs.readFileSync(input, 'utf8'), vocab, input);
-      writeTokenFile(output, ds);
-      console.log(`packed ${ds.docOffsets.length - 1} documents, ${ds.tokens.length} tokens into ${output}`);
-    });
+    .description('pack documents into token files (.mixt): JSONL documents, captioned images (a folder, a CSV/JSONL of file, caption, or an ImageFolder layout), plain text files')
+    .argument('<inputs...>', 'files or folders; with no --out, a last argument ending in .mixt is the output')
+    .option('-o, --out <file>', 'token file to write (training documents)')
+    .option('--eval-out <file>', 'token file for the held-out documents')
+    .option('--held-out <fraction>', 'hold out this fraction of documents (a seeded hash of each source: deterministic)', numberOption('--held-out'))
+    .option('--held-out-from <inputs...>', 'hold out every document of these inputs')
+    .option('--tokenizer <spec>', "'bytes' (default), 'tiktoken:<cl100k_base|o200k_base|p50k_base|r50k_base|gpt2>', or a Hugging Face tokenizer.json", 'bytes')
+    .option('--vocab <file>', 'JSONL of token ids against this vocabulary JSON ({size, modalities:[{name, range:[lo,hi)}]}) instead of a tokenizer')
+    .option('--objective <kind>', "pictures as codebook tokens ('ar') or continuous patches ('transfusion')", 'ar')
+    .option('--image-size <n>', 'pictures are resized to n x n pixels', intOption('--image-size'), PACK_DEFAULTS.imageSize)
+    .option('--patch <n>', 'patch side in pixels (one token per patch)', intOption('--patch'), PACK_DEFAULTS.patch)
+    .option('--codebook <n>', "'ar': codebook entries learned by k-means over training patches", intOption('--codebook', 2), PACK_DEFAULTS.codebook)
+    .option('--directions <which>', "captioned images as 'both' documents, 'caption-image' or 'image-caption'", PACK_DEFAULTS.directions)
+    .option('--max-chars <n>', 'plain text: a document is a paragraph, cut near n characters', intOption('--max-chars'), PACK_DEFAULTS.maxChars)
+    .option('--threads <n>', 'image decoding threads (0: the main thread)', intOption('--threads', 0))
+    .option('--seed <n>', 'seed of the split and the codebook', intOption('--seed', 0), PACK_DEFAULTS.seed)
+    .option('--strict', 'exit with status 1 when any input was skipped (the files are still written)')
+    .option('--json', 'a JSON summary on stdout')
+    .action(async (inputs: string[], o: PackCliOptions) => runPack(inputs, o));
   data
     .command('info')
     .description('summarise a token file')
@@ -55,6 +65,12 @@ export function dataCommand(): Command {
       const counts = ds.vocab.modalities.map((_, m) => ds.modality.reduce((a, x) => a + (x === m ? 1 : 0), 0));
       console.log(`${file}: ${ds.docOffsets.length - 1} documents, ${ds.tokens.length} tokens, vocabulary ${ds.vocab.size}`);
       ds.vocab.modalities.forEach((m, i) => console.log(`  ${m.name}: ids [${m.range[0]}, ${m.range[1]}), ${counts[i]} tokens, unigram entropy ${h[i].toFixed(3)} nats`));
+      const c = ds.vocab.codec;
+      if (c) {
+        const img = c.image ? (c.image.kind === 'kmeans' ? `, pictures ${c.image.size}x${c.image.size} as ${c.image.codebook.length / (3 * c.image.patch ** 2)} codebook patches of ${c.image.patch}x${c.image.patch}` : `, pictures ${c.image.size}x${c.image.size} as continuous ${c.image.patch}x${c.image.patch} patches`) : '';
+        console.log(`  codec: tokenizer ${c.text.kind === 'tiktoken' ? `tiktoken ${c.text.encoding}` : c.text.kind === 'hf' ? `tokenizer.json${c.text.source ? ` (${c.text.source})` : ''}` : 'bytes'}${img}`);
+      }
+      if (ds.spans) console.log(`  ${ds.spans.length / 2} image spans${ds.patches ? `, ${ds.patches.length / ds.patchDim!} continuous patches of ${ds.patchDim} values` : ''}`);
     });
   return data;
 }

@@ -15,12 +15,15 @@ import { fmt, intOption, numberOption, pickDevice } from './common';
 import { gridPng, rgbPng } from './png';
 import { sampleImage } from '../model/diffusion_sample';
 import { PATCHES, PATCH_TOKEN, latentsToRgb, rgbToPalette } from '../train/data/transfusion';
+import { modelCodec, runCodecSample } from './prompt';
 
 export interface SampleCliOptions {
   steps?: number;
   guidance?: number;
   checkpoint: string;
   prompt?: string;
+  image?: string;
+  maxTokens?: number;
   png?: string;
   score?: number;
   heldOut?: boolean;
@@ -79,6 +82,9 @@ export async function scoreShapes(model: Model, n: number, temperature: number, 
 
 export async function runSample(o: SampleCliOptions): Promise<void> {
   const model = loadModel(o.checkpoint, o.device, o.json);
+  const codec = modelCodec(model);
+  if (codec) return runCodecSample(model, codec, o); // a model of user data: its own tokenizer and pictures
+  if (o.image) throw new RangeError('--image: this checkpoint carries no image codec (it was not trained on packed pictures)');
   if (!usesShapesVocab(model)) throw new RangeError('mixt sample: this checkpoint does not use the shapes corpus vocabulary; only that corpus has a picture decoder');
   if (o.score) {
     const r = await scoreShapes(model, o.score, o.temperature, o.seed, !!o.heldOut, o);
@@ -109,6 +115,8 @@ export function sampleCommand(): Command {
     .option('--checkpoint <dir>', 'checkpoint or run directory', 'runs/tiny')
     .option('--prompt <caption>', "a caption, e.g. 'a big red circle at the center on black'")
     .option('--png <file>', 'where to write the picture', 'sample.png')
+    .option('--image <file>', 'a picture (PNG/JPEG) to caption (models trained on packed pictures)')
+    .option('--max-tokens <n>', 'text: at most n new tokens', intOption('--max-tokens'), 64)
     .option('--score <n>', 'draw n captions and report how often the picture shows the asked shape', intOption('--score'))
     .option('--held-out', 'with --score: use the held-out (shape, colour) pairs')
     .option('--temperature <t>', 'sampling temperature (0: greedy)', numberOption('--temperature'), 0.7)

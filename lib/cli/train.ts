@@ -13,7 +13,7 @@ import { assertStepFits, describeEstimate, estimateStep, estimateWarnings } from
 import { resumedOptions } from '../train/resume';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
 import { Device } from '../core/device';
-import { deviceName, fmt, intOption, numberOption, pickDevice, table, warn } from './common';
+import { deviceName, fmt, intOption, numberOption, pickDevice, readJsonOption, table, warn } from './common';
 
 // Defaults per preset: the tiny one finishes in about two minutes on 2 CPU cores.
 export const RUN_DEFAULTS: Record<PresetName, { steps: number; batch: number; seq: number; lr: number }> = {
@@ -50,11 +50,13 @@ export interface TrainCliOptions {
 // its held-out shape/colour pairs: 2000). Transfusion trains and is judged on continuous pictures.
 export function loadData(path?: string, objective: 'ar' | 'transfusion' = 'ar', split: 'train' | 'eval' = 'train'): TokenDataset {
   const [docs, seed] = split === 'train' ? [20000, 1] : [2000, 2];
-  if (objective === 'transfusion') {
-    if (path) throw new RangeError('--data: the Transfusion objective uses the embedded corpus\'s continuous pictures; --data is for token files');
-    return transfusionCorpus({ docs, seed, split });
+  if (path) {
+    const ds = readTokenFile(path);
+    if (objective === 'transfusion' && !ds.patches) throw new RangeError(`--data ${path}: the Transfusion objective needs continuous pictures; pack the data with --objective transfusion`);
+    if (objective === 'ar' && ds.patches) throw new RangeError(`--data ${path}: holds continuous pictures; train it with --objective transfusion`);
+    return ds;
   }
-  return path ? readTokenFile(path) : shapesCorpus({ docs, seed, split });
+  return objective === 'transfusion' ? transfusionCorpus({ docs, seed, split }) : shapesCorpus({ docs, seed, split });
 }
 
 // One kind for every layer, or a comma-separated pattern repeated over the layers
@@ -160,9 +162,11 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   let cfg: ModelConfig;
   if (resumed) cfg = validateConfig(resumed.config);
   else {
-    const overrides = o.config ? (JSON.parse(fs.readFileSync(o.config, 'utf8')) as Partial<ModelConfig>) : {};
+    const overrides = o.config ? (readJsonOption('--config', o.config, 'a JSON object of ModelConfig fields') as Partial<ModelConfig>) : {};
+    if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) throw new RangeError(`--config ${o.config}: expected a JSON object of ModelConfig fields`);
     cfg = presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), {
-      ...(objective === 'transfusion' ? { transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000 } } : {}),
+      ...(objective === 'transfusion' ? { transfusion: { patchDim: data.patchDim ?? PATCH_DIM, lambda: 5, timesteps: 1000 } } : {}),
+      ...(data.vocab.codec ? { codec: data.vocab.codec } : {}),
       ...overrides,
     });
   }

@@ -42,6 +42,9 @@ export interface ModelConfig {
   finalNorm?: 'modality' | 'shared';
   // the Transfusion setting: continuous image patches with an epsilon-prediction loss
   transfusion?: { patchDim: number; lambda: number; timesteps: number };
+  // The codec of user data (text tokenizer, image codebook; see lib/train/data/codec.ts), carried so a
+  // checkpoint can be prompted with text and pictures wherever it is loaded. Opaque to the model.
+  codec?: object;
 }
 
 // Block kinds with weights untied by modality.

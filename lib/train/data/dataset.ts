@@ -14,6 +14,7 @@ export interface TokenDataset {
   patchIndex?: Int32Array;
   patches?: Float32Array;
   patchDim?: number;
+  spans?: Float64Array; // image spans [start, end) as pairs of token positions (token files of user data)
 }
 
 export function documentCount(ds: TokenDataset): number {

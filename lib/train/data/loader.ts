@@ -71,7 +71,7 @@ export class PackedLoader {
     const patchIdx = data.patchIndex;
     const imgPos: number[] = [], imgRow: number[] = [], imgT: number[] = [];
     if (patchIdx) b.spanIds = new Int32Array(n).fill(-1);
-    let docId = 0;
+    let docId = 0, spanId = -1;
     for (let r = 0; r < R; r++) {
       let at = r * S;
       const end = at + S;
@@ -92,7 +92,8 @@ export class PackedLoader {
           b.docIds[p] = docId;
           b.positions[p] = i;
           if (patchIdx && patchIdx[lo + i] >= 0) {
-            b.spanIds![p] = docId; // one image per document: its patches see each other
+            if (i === 0 || patchIdx[lo + i - 1] < 0) spanId++;
+            b.spanIds![p] = spanId; // a picture's patches see each other, not another picture's
             imgPos.push(p);
             imgRow.push(patchIdx[lo + i]);
             imgT.push(t);

@@ -7,6 +7,7 @@ import { TokenDataset } from './dataset';
 import {
   GRID, PALETTE, PALETTE_RGB, Picture, SHAPES_VOCAB, TOK, IMAGE_BASE, TONE_BASE, allPictures, caption, isHeldOut, melody, render,
 } from './shapes';
+import { latentsToImage, normalisePatches } from './image_codec';
 import { modalityOfToken } from './vocab';
 
 export const PATCH = 2;
@@ -22,32 +23,14 @@ export function pictureLatents(p: Picture): Float32Array {
 }
 
 export function gridLatents(grid: Uint8Array): Float32Array {
-  const out = new Float32Array(PATCHES * PATCH_DIM);
-  const per = GRID / PATCH;
-  for (let pr = 0; pr < per; pr++)
-    for (let pc = 0; pc < per; pc++)
-      for (let dy = 0; dy < PATCH; dy++)
-        for (let dx = 0; dx < PATCH; dx++) {
-          const rgb = PALETTE_RGB[PALETTE[grid[(pr * PATCH + dy) * GRID + pc * PATCH + dx]]];
-          const o = (pr * per + pc) * PATCH_DIM + (dy * PATCH + dx) * 3;
-          for (let c = 0; c < 3; c++) out[o + c] = (rgb[c] / 255) * 2 - 1;
-        }
-  return out;
+  const rgb = new Uint8Array(GRID * GRID * 3);
+  grid.forEach((c, i) => rgb.set(PALETTE_RGB[PALETTE[c]], 3 * i));
+  return normalisePatches(rgb, GRID, PATCH);
 }
 
 // Latents -> RGB pixels [GRID * GRID * 3] (clamped), and -> the nearest palette index per pixel.
 export function latentsToRgb(lat: ArrayLike<number>): Uint8Array {
-  const rgb = new Uint8Array(GRID * GRID * 3);
-  const per = GRID / PATCH;
-  for (let pr = 0; pr < per; pr++)
-    for (let pc = 0; pc < per; pc++)
-      for (let dy = 0; dy < PATCH; dy++)
-        for (let dx = 0; dx < PATCH; dx++)
-          for (let c = 0; c < 3; c++) {
-            const v = lat[(pr * per + pc) * PATCH_DIM + (dy * PATCH + dx) * 3 + c];
-            rgb[((pr * PATCH + dy) * GRID + pc * PATCH + dx) * 3 + c] = Math.round(Math.min(255, Math.max(0, ((v + 1) / 2) * 255)));
-          }
-  return rgb;
+  return latentsToImage(lat, GRID, PATCH);
 }
 
 export function rgbToPalette(rgb: Uint8Array): Uint8Array {
