@@ -9,7 +9,8 @@ import { Model } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
 import { TokenDataset, shapesCorpus, unigramEntropy } from '../train/data/dataset';
 import { readTokenFile } from '../train/data/tokenfile';
-import { PATCH_DIM, transfusionCorpus } from '../train/data/transfusion';
+import { GRID } from '../train/data/shapes';
+import { PATCHES, PATCH_DIM, transfusionCorpus } from '../train/data/transfusion';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
 import { deviceName, fmt, intOption, numberOption, pickDevice } from './common';
 
@@ -83,7 +84,8 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   else {
     const overrides = o.config ? (JSON.parse(fs.readFileSync(o.config, 'utf8')) as Partial<ModelConfig>) : {};
     cfg = presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), {
-      ...(objective === 'transfusion' ? { transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000 } } : {}),
+      ...(objective === 'transfusion' ? { transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000, prediction: 'v' as const } } : {}),
+      ...(o.data ? {} : { imagePositions: { modality: 'image', size: objective === 'transfusion' ? PATCHES : GRID * GRID } }),
       ...overrides,
     });
   }

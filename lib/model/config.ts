@@ -36,9 +36,15 @@ export interface ModelConfig {
   mod?: Partial<ModConfig>; // routing settings of mod / mode-staged blocks
   moe?: Partial<MoeConfig>; // expert settings of moe / mode-* / mot+moe blocks
   moeModality?: string; // the modality whose FFN is experts in mot+moe blocks (default: the first)
-  // the Transfusion setting: continuous image patches with an epsilon-prediction loss
-  transfusion?: { patchDim: number; lambda: number; timesteps: number };
+  // the Transfusion setting: continuous image patches with a diffusion loss. The network predicts
+  // `prediction`: the noise ('eps', the default of older checkpoints) or v = sqrt(abar) eps - sqrt(1 - abar) x0.
+  transfusion?: { patchDim: number; lambda: number; timesteps: number; prediction?: DiffusionPrediction };
+  // a learned embedding of each image token's index inside its picture (a run of tokens of this
+  // modality), for the first `size` tokens of a picture
+  imagePositions?: { modality: string; size: number };
 }
+
+export type DiffusionPrediction = 'eps' | 'v';
 
 export function modSettings(c: ModelConfig): ModConfig {
   return { ...MOD_DEFAULTS, ...(c.mod ?? {}) };
@@ -129,6 +135,15 @@ export function validateConfig(c: ModelConfig): ModelConfig {
   if (moe.choice === 'token' && moe.k > moe.experts + (moe.noop ? 1 : 0)) throw rangeError(fn, 'moe.k', `at most the number of experts (${moe.experts})`, moe.k);
   if (moe.choice !== 'token' && moe.choice !== 'expert') throw typeError(fn, 'moe.choice', "'token' or 'expert'", moe.choice);
   if (moe.choice === 'expert' && !(moe.capacityFactor > 0)) throw rangeError(fn, 'moe.capacityFactor', 'a positive capacity factor for expert choice', moe.capacityFactor);
+  if (c.transfusion?.prediction !== undefined && c.transfusion.prediction !== 'eps' && c.transfusion.prediction !== 'v') {
+    throw typeError(fn, 'transfusion.prediction', "'eps' or 'v'", c.transfusion.prediction);
+  }
+  if (c.imagePositions !== undefined) {
+    if (!c.modalities.some((m) => m.name === c.imagePositions!.modality)) {
+      throw rangeError(fn, 'imagePositions.modality', `one of ${c.modalities.map((m) => m.name).join(', ')}`, c.imagePositions.modality);
+    }
+    int(fn, 'imagePositions.size', c.imagePositions.size, 1);
+  }
   if (c.moeModality !== undefined && !c.modalities.some((m) => m.name === c.moeModality)) {
     throw rangeError(fn, 'moeModality', `one of ${c.modalities.map((m) => m.name).join(', ')}`, c.moeModality);
   }
@@ -150,7 +165,7 @@ export function flopsPerToken(c: ModelConfig, seqLen: number, causal = true): nu
 export function parameterCount(c: ModelConfig): { total: number; activePerToken: number } {
   const d = c.dModel, hd = c.headDim, M = c.modalities.length;
   const block = d * c.heads * hd * 2 + d * c.kvHeads * hd * 2 + 3 * d * c.ffnHidden + 2 * d + (c.qkNorm ? 2 * hd : 0);
-  let total = c.vocabSize * d * (c.tieEmbeddings ? 1 : 2) + M * d;
+  let total = c.vocabSize * d * (c.tieEmbeddings ? 1 : 2) + M * d + (c.imagePositions ? c.imagePositions.size * d : 0);
   const moe = moeSettings(c);
   const experts = moe.experts * 3 * d * moe.hidden;
   const attn = block - 3 * d * c.ffnHidden;
