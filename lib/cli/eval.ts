@@ -52,7 +52,9 @@ export async function runEval(o: EvalCliOptions): Promise<void> {
     t.push(r.targets ? [r.name, fmt(r.loss), fmt(baseline[i]), `${(100 * r.accuracy).toFixed(1)}%`, String(r.targets)] : [r.name, '-', '-', '-', rep.diffusionLoss !== undefined ? '0 (diffusion)' : '0']),
   );
   console.log(`${about.split}\n${t.toString()}\n${about.baseline}`);
-  if (rep.diffusionLoss !== undefined) console.log(`diffusion (MSE of the noise prediction on held-out pictures): ${fmt(rep.diffusionLoss)} (predicting no noise: 1.000)`);
+  if (rep.diffusionLoss !== undefined) {
+    console.log(`diffusion (MSE of the ${model.cfg.transfusion?.prediction === 'v' ? 'v' : 'noise'} prediction on held-out pictures): ${fmt(rep.diffusionLoss)}`);
+  }
 }
 
 export function evalCommand(): Command {

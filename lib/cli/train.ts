@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import * as cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import * as fs from 'fs';
-import { BLOCK_KINDS, BlockKind, ModelConfig, PRESETS, PresetName, parameterCount, presetConfig, validateConfig } from '../model/config';
+import { BLOCK_KINDS, BlockKind, ModelConfig, PRESETS, PresetName, TRANSFUSION_DEFAULTS, parameterCount, presetConfig, validateConfig } from '../model/config';
 import { Model } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
 import { TokenDataset, shapesCorpus, unigramEntropy } from '../train/data/dataset';
@@ -84,7 +84,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   else {
     const overrides = o.config ? (JSON.parse(fs.readFileSync(o.config, 'utf8')) as Partial<ModelConfig>) : {};
     cfg = presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), {
-      ...(objective === 'transfusion' ? { transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000, prediction: 'v' as const } } : {}),
+      ...(objective === 'transfusion' ? { transfusion: { patchDim: PATCH_DIM, ...TRANSFUSION_DEFAULTS } } : {}),
       ...(o.data ? {} : { imagePositions: { modality: 'image', size: objective === 'transfusion' ? PATCHES : GRID * GRID } }),
       ...overrides,
     });
@@ -178,7 +178,7 @@ function printSummary(r: TrainResult): void {
   const h = r.trainer.history;
   const tps = h.reduce((a, x) => a + x.tokens, 0) / (h.reduce((a, x) => a + x.ms, 0) / 1000);
   console.log(t.toString());
-  if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the noise prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
+  if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the ${r.trainer.config.transfusion?.prediction === 'v' ? 'v' : 'noise'} prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
   console.log(`${r.last.step} steps, ${r.trainer.tokens} tokens, ${Math.round(tps)} tokens/s${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
   console.log(`checkpoint: ${r.checkpoint}`);
 }

@@ -46,6 +46,10 @@ export interface ModelConfig {
 
 export type DiffusionPrediction = 'eps' | 'v';
 
+// The Transfusion settings `mixt train --objective transfusion` uses (besides the patch size):
+// v-prediction, since an eps loss barely depends on the caption (see noisyInputs in model.ts).
+export const TRANSFUSION_DEFAULTS = { lambda: 5, timesteps: 1000, prediction: 'v' as DiffusionPrediction };
+
 export function modSettings(c: ModelConfig): ModConfig {
   return { ...MOD_DEFAULTS, ...(c.mod ?? {}) };
 }
