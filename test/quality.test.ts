@@ -11,7 +11,7 @@ import { unigramEntropy } from '../lib/train/data/dataset';
 import { shapesCorpus } from '../lib/train/data/dataset';
 import { evaluate } from '../lib/train/evaluate';
 
-const STEPS = 400;
+const STEPS = 600;
 
 test(`the default model after ${STEPS} steps draws the asked colour, background and place, shapes well above chance; held-out tone loss beats the unigram baseline`, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mixt-quality-'));
@@ -19,17 +19,18 @@ test(`the default model after ${STEPS} steps draws the asked colour, background 
   const model = loadModel(out, 'cpu', true);
   const draw = (words: number[], seed: number) => drawPicture(model, words, 0.7, seed);
   const seen = await scoreSplit(draw, 24, false, 1);
-  expect(seen.rates.color).toBeGreaterThanOrEqual(0.8);
-  expect(seen.rates.background).toBeGreaterThanOrEqual(0.8);
-  expect(seen.rates.place).toBeGreaterThanOrEqual(0.6);
-  expect(seen.rates.size).toBeGreaterThanOrEqual(0.6);
-  expect(seen.rates.shape).toBeGreaterThanOrEqual(2 * CHANCE.shape);
   const held = await scoreSplit(draw, 24, true, 1);
-  expect(held.rates.color).toBeGreaterThanOrEqual(0.75);
   // held-out melodies are made of parts heard in training: their loss is far below the unigram baseline
   const heldOut = shapesCorpus({ docs: 400, seed: 2, split: 'eval' });
   const rep = await evaluate(model, heldOut, { batch: 4, seqLen: 256, batches: 4 });
   const baseline = unigramEntropy(heldOut, shapesCorpus({ docs: 4000, seed: 1 }));
   const tone = rep.modalities.findIndex((m) => m.name === 'tone');
+  console.log(JSON.stringify({ seen, held, tone: rep.modalities[tone].loss, baseline: baseline[tone] }));
+  expect(seen.rates.color).toBeGreaterThanOrEqual(0.8);
+  expect(seen.rates.background).toBeGreaterThanOrEqual(0.8);
+  expect(seen.rates.place).toBeGreaterThanOrEqual(0.6);
+  expect(seen.rates.size).toBeGreaterThanOrEqual(0.6);
+  expect(seen.rates.shape).toBeGreaterThanOrEqual(2 * CHANCE.shape);
+  expect(held.rates.color).toBeGreaterThanOrEqual(0.75);
   expect(rep.modalities[tone].loss).toBeLessThan(0.5 * baseline[tone]);
 }, 600000);
