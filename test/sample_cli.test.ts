@@ -13,10 +13,11 @@ import { COLORS, GRID, SHAPES, SHAPES_VOCAB } from '../lib/train/data/shapes';
 import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
 
 const root = path.join(__dirname, '..');
+const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, ''); // tables may be coloured
 const mixt = (args: string[]) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(process.execPath, [path.join(root, 'bin', 'mixt.js'), ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: plain(stdout), stderr: plain(stderr) }),
     );
   });
 

@@ -58,6 +58,8 @@ export async function sampleImage(model: Model, prompt: number[], o: DiffusionSa
 // One DDIM (eta = 0) step from x_t at alpha-bar `ab` to `abPrev`, given the network's output: the
 // clean estimate, clipped to the data range [-1, 1], and the noise direction re-derived from it.
 export function ddimStep(x: Float32Array, out: Float32Array, prediction: 'eps' | 'v', ab: number, abPrev: number): Float32Array {
+  if (out.length !== x.length) throw new RangeError(`ddimStep: argument "out" expected ${x.length} values (one per latent), received ${out.length}`);
+  if (!(ab > 0 && ab <= 1 && abPrev >= ab && abPrev <= 1)) throw new RangeError(`ddimStep: expected 0 < ab <= abPrev <= 1, received ab ${ab}, abPrev ${abPrev}`);
   const next = new Float32Array(x.length);
   const sa = Math.sqrt(ab), sb = Math.sqrt(1 - ab);
   for (let j = 0; j < x.length; j++) {

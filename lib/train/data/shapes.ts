@@ -177,7 +177,8 @@ let rendered: { picture: Picture; grid: Uint8Array }[] | null = null;
 
 // The corpus picture nearest to a grid of palette indices: the one with the most equal cells (its
 // shape, colour, size, place and background are what the grid shows), and that count.
-export function nearestPicture(img: Uint8Array): { picture: Picture; agreement: number } {
+export function nearestPicture(img: ArrayLike<number>): { picture: Picture; agreement: number } {
+  if (!img || img.length !== GRID * GRID) throw new RangeError(`nearestPicture: argument "img" expected ${GRID * GRID} palette indices, received ${img?.length ?? img}`);
   rendered ??= allPictures().map((picture) => ({ picture, grid: render(picture) }));
   let best = rendered[0], bestAgree = -1;
   for (const r of rendered) {
