@@ -200,3 +200,18 @@ describe('packed loader', () => {
     expect(a.state.epoch).toBeGreaterThan(0);
   });
 });
+
+describe('the sample scorer', () => {
+  test('noise scores at chance on every attribute; the asked picture itself scores 100%', async () => {
+    const { ATTRIBUTES, CHANCE, scoreSplit } = await import('../lib/cli/score');
+    const { hostRandom } = await import('../lib/core/random');
+    const r = hostRandom(3);
+    const noise = await scoreSplit(async () => Uint8Array.from({ length: GRID * GRID }, () => Math.floor(r() * 9)), 1000, false, 1);
+    for (const a of ATTRIBUTES) expect(Math.abs(noise.rates[a] - CHANCE[a])).toBeLessThan(0.05);
+    expect(noise.exact).toBe(0);
+    const words = new Map(allPictures().map((p) => [tokenizeCaption(caption(p).join(' ')).join(), p]));
+    const perfect = await scoreSplit(async (w) => render(words.get(w.join())!), 50, true, 2);
+    for (const a of ATTRIBUTES) expect(perfect.rates[a]).toBe(1);
+    expect(perfect.exact).toBe(1);
+  });
+});
