@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { fromDocuments, shapesCorpus, unigramEntropy } from '../lib/train/data/dataset';
+import { drawKind, fromDocuments, shapesCorpus, unigramEntropy } from '../lib/train/data/dataset';
 import { PackedLoader } from '../lib/train/data/loader';
 import {
-  GRID, SHAPES, SHAPES_VOCAB, allPictures, caption, classifyShape, encodeDocument, isHeldOut, melody, render, tokenizeCaption,
+  CAPTION_GRAMMAR, COLORS, DEFAULT_CAPTION, GRID, HELD_OUT_PAIRS, SHAPES, SHAPES_VOCAB, TONES, allPictures, caption, encodeDocument, isHeldOut, melody,
+  nearestPicture, parseCaption, render, tokenizeCaption,
 } from '../lib/train/data/shapes';
 import { decodeTokenFile, encodeTokenFile, packJsonl, readTokenFile, writeTokenFile } from '../lib/train/data/tokenfile';
 
@@ -30,8 +31,16 @@ describe('the embedded shapes corpus', () => {
     expect(mods(encodeDocument(p, 'caption->melody')).filter((m) => m === 2).length).toBe(melody(p).length);
   });
 
-  test('every picture is recognised by the shape classifier used to score samples', () => {
-    for (const p of allPictures()) expect(classifyShape(render(p)).shape).toBe(p.shape);
+  test('every picture is its own nearest picture (the scorer tells all 1120 apart), and a changed cell keeps it so', () => {
+    const pics = allPictures();
+    expect(pics.length).toBe(1120);
+    for (const p of pics) {
+      const grid = render(p);
+      const near = nearestPicture(grid);
+      expect(near).toEqual({ picture: p, agreement: GRID * GRID });
+      grid[(pics.indexOf(p) * 7) % grid.length] = 8; // one white cell
+      expect(caption(nearestPicture(grid).picture)).toEqual(caption(p));
+    }
     expect(SHAPES.length).toBe(8);
   });
 
@@ -41,13 +50,70 @@ describe('the embedded shapes corpus', () => {
     expect(() => tokenizeCaption('a purple circle')).toThrow(/unknown word "purple"/);
   });
 
-  test('unigram entropy per modality is positive and below log(vocabulary)', () => {
-    const h = unigramEntropy(shapesCorpus({ docs: 500 }));
+  test('a caption parses to its picture; empty captions and captions outside the grammar name the grammar and every slot\'s words', () => {
+    for (const p of allPictures()) expect(parseCaption(`  ${caption(p).join('  ').toUpperCase()} `)).toEqual(p);
+    expect(caption(parseCaption(DEFAULT_CAPTION)).join(' ')).toBe(DEFAULT_CAPTION);
+    const grammar = /captions follow "a <size> <colour> <shape> at the <place> on <background>" \(<size>: small \| big; <colour>: red \| green .*<place>: top left \| top right .*<background>: black \| gray\)/;
+    for (const bad of ['', '   ', 'a red circle', 'a big red circle at the center', 'big red circle at the center on black', 'a big circle red at the center on black', 'a big red circle at the center on black please']) {
+      expect(() => parseCaption(bad)).toThrow(RangeError);
+      expect(() => parseCaption(bad)).toThrow(grammar);
+    }
+    expect(() => parseCaption('')).toThrow(/the caption is empty/);
+    expect(() => parseCaption('a big purple circle at the center on black')).toThrow(/unknown word "purple"/);
+    expect(() => parseCaption('a big red circle at the middle on black')).toThrow(/unknown word "middle"/);
+    expect(CAPTION_GRAMMAR).toContain('<shape>');
+  });
+
+  test('held-out pairs are named; each of their shapes and colours is seen in training with other partners', () => {
+    const held = allPictures().filter(isHeldOut);
+    const pairs = [...new Set(held.map((p) => `${p.color} ${p.shape}`))];
+    expect(HELD_OUT_PAIRS.split(', ').sort()).toEqual(pairs.sort());
+    const train = allPictures().filter((p) => !isHeldOut(p));
+    for (const p of held) {
+      expect(train.some((q) => q.shape === p.shape)).toBe(true);
+      expect(train.some((q) => q.color === p.color)).toBe(true);
+    }
+  });
+
+  test('each note of a melody depends on one attribute: a held-out pair\'s melody is made of parts heard in training', () => {
+    const train = allPictures().filter((p) => !isHeldOut(p));
+    for (const p of allPictures()) {
+      const m = melody(p);
+      expect(m.every((n) => Number.isInteger(n) && n >= 0 && n <= TONES)).toBe(true);
+      // the same shape and size with another colour: the same notes up to the closing one
+      const otherColour = train.find((q) => q.shape === p.shape && q.size === p.size && q.color !== p.color)!;
+      expect(melody(otherColour).slice(0, -1)).toEqual(m.slice(0, -1));
+      // the same colour with another shape: the same closing note
+      const otherShape = train.find((q) => q.color === p.color && q.shape !== p.shape)!;
+      expect(melody(otherShape)[melody(otherShape).length - 1]).toBe(m[m.length - 1]);
+    }
+    // and the melody tells shape, size and colour apart
+    const keys = new Set(allPictures().map((p) => melody(p).join(',')));
+    expect(keys.size).toBe(SHAPES.length * COLORS.length * 2);
+  });
+
+  test('unigram entropy per modality is positive and below log(vocabulary); against another split it is a cross-entropy, never below', () => {
+    const train = shapesCorpus({ docs: 500 }), held = shapesCorpus({ docs: 300, split: 'eval' });
+    const h = unigramEntropy(train);
     expect(h.length).toBe(3);
     SHAPES_VOCAB.modalities.forEach((m, i) => {
       expect(h[i]).toBeGreaterThan(0.3);
       expect(h[i]).toBeLessThan(Math.log(m.range[1] - m.range[0]));
     });
+    const own = unigramEntropy(held), cross = unigramEntropy(held, train);
+    own.forEach((x, i) => expect(cross[i]).toBeGreaterThanOrEqual(x - 1e-12)); // Gibbs' inequality
+    expect(cross[1]).toBeGreaterThan(own[1] + 0.05); // held-out pictures use colours in other proportions
+    // by hand: tokens [1, 5, 5, 6] in one document -> targets 5, 5, 6 (text)
+    const ds = fromDocuments(SHAPES_VOCAB, [[1, 5, 5, 6]]);
+    expect(unigramEntropy(ds)[0]).toBeCloseTo(-(2 / 3) * Math.log(2 / 3) - (1 / 3) * Math.log(1 / 3), 12);
+    expect(unigramEntropy(fromDocuments(SHAPES_VOCAB, [[1, 5, 7]]), ds)[0]).toBeCloseTo(-(Math.log(2 / 3) + Math.log(0.5 / 3)) / 2, 12);
+  });
+
+  test('document kinds are drawn by weight', () => {
+    const kinds: [ReturnType<typeof drawKind>, number][] = [['caption->image', 3], ['image->caption', 1]];
+    expect(drawKind(kinds, 0)).toBe('caption->image');
+    expect(drawKind(kinds, 0.74)).toBe('caption->image');
+    expect(drawKind(kinds, 0.76)).toBe('image->caption');
   });
 });
 
@@ -200,5 +266,20 @@ describe('the loader and image spans', () => {
     };
     const b = new PackedLoader(ds, 8, 1, 1).next();
     expect(Array.from(b.spanIds!)).toEqual([-1, 0, 0, -1, -1, 1, 1, -1]);
+  });
+});
+
+describe('the sample scorer', () => {
+  test('noise scores at chance on every attribute; the asked picture itself scores 100%', async () => {
+    const { ATTRIBUTES, CHANCE, scoreSplit } = await import('../lib/cli/score');
+    const { hostRandom } = await import('../lib/core/random');
+    const r = hostRandom(3);
+    const noise = await scoreSplit(async () => Uint8Array.from({ length: GRID * GRID }, () => Math.floor(r() * 9)), 1000, false, 1);
+    for (const a of ATTRIBUTES) expect(Math.abs(noise.rates[a] - CHANCE[a])).toBeLessThan(0.05);
+    expect(noise.exact).toBe(0);
+    const words = new Map(allPictures().map((p) => [tokenizeCaption(caption(p).join(' ')).join(), p]));
+    const perfect = await scoreSplit(async (w) => render(words.get(w.join())!), 50, true, 2);
+    for (const a of ATTRIBUTES) expect(perfect.rates[a]).toBe(1);
+    expect(perfect.exact).toBe(1);
   });
 });

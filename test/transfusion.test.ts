@@ -1,20 +1,24 @@
 import * as mixt from '../lib';
 import { Device } from '../lib/core/device';
-import { presetConfig } from '../lib/model/config';
+import { TRANSFUSION_DEFAULTS, presetConfig } from '../lib/model/config';
 import { Model } from '../lib/model/model';
-import { sampleImage } from '../lib/model/diffusion_sample';
+import { ddimStep, sampleImage } from '../lib/model/diffusion_sample';
 import { Batch } from '../lib/nn/batch';
 import { alphaBar } from '../lib/nn/diffusion';
 import { PackedLoader } from '../lib/train/data/loader';
-import { SHAPES_VOCAB, TOK, allPictures, render } from '../lib/train/data/shapes';
+import { Picture, SHAPES_VOCAB, TOK, allPictures, caption, nearestPicture, render, tokenizeCaption } from '../lib/train/data/shapes';
 import { PATCHES, PATCH_DIM, PATCH_TOKEN, gridLatents, latentsToRgb, rgbToPalette, transfusionCorpus } from '../lib/train/data/transfusion';
 import { evaluate } from '../lib/train/evaluate';
 import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
+import { hostRandom } from '../lib/core/random';
 import { values } from './helpers';
 import { checkParameterGradients } from './gradcheck';
 
 const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
-const tfCfg = (over = {}) => presetConfig('tiny', vocab, 'mot', { dModel: 16, layers: 1, heads: 2, kvHeads: 1, ffnHidden: 24, transfusion: { patchDim: PATCH_DIM, lambda: 5, timesteps: 1000 }, ...over });
+const tfCfg = (over = {}) =>
+  presetConfig('tiny', vocab, 'mot', {
+    dModel: 16, layers: 1, heads: 2, kvHeads: 1, ffnHidden: 24, transfusion: { patchDim: PATCH_DIM, ...TRANSFUSION_DEFAULTS }, imagePositions: { modality: 'image', size: PATCHES }, ...over,
+  });
 
 describe('Transfusion: continuous pictures with a diffusion loss', () => {
   test('latents round-trip to the same picture; the cosine schedule falls from 1 to 0', () => {
@@ -48,7 +52,43 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
     }
   });
 
-  test('gradients of the patch projection, timestep embedding, noise head and trunk pass finite differences', async () => {
+  test('a DDIM step with the exact network output lands on the same noisy picture at the next level, for eps and v', () => {
+    const rand = hostRandom(4);
+    const gauss = () => Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
+    const x0 = Float32Array.from({ length: 48 }, () => 2 * rand() - 1), eps = Float32Array.from(x0, gauss);
+    for (const [t, tPrev] of [[999, 979], [700, 500], [300, 0], [20, -1]]) {
+      const ab = alphaBar(t, 1000), abPrev = tPrev >= 0 ? alphaBar(tPrev, 1000) : 1;
+      const xt = Float32Array.from(x0, (v, j) => Math.sqrt(ab) * v + Math.sqrt(1 - ab) * eps[j]);
+      const want = Float32Array.from(x0, (v, j) => Math.sqrt(abPrev) * v + Math.sqrt(1 - abPrev) * eps[j]);
+      const outs = { eps, v: Float32Array.from(x0, (v, j) => Math.sqrt(ab) * eps[j] - Math.sqrt(1 - ab) * v) };
+      for (const prediction of ['eps', 'v'] as const) {
+        const got = ddimStep(xt, outs[prediction], prediction, ab, abPrev);
+        const tol = prediction === 'eps' && t === 999 ? 2e-2 : 1e-4; // eps divides by sqrt(abar) ~ 1.6e-3 there
+        got.forEach((g, j) => expect(Math.abs(g - want[j])).toBeLessThan(tol));
+      }
+    }
+  });
+
+  test('the default objective learns to draw what the caption asks: two pictures that differ only in place', async () => {
+    // Noise prediction (eps) made this fail: its loss weighs the clean picture's error by
+    // abar / (1 - abar), ~0 at high noise, the only levels where the caption alone says what to draw;
+    // elsewhere the noisy picture shows it. The model learnt to denoise and ignored the caption, and
+    // DDIM drew wherever the first noise put the shape (0 of 6 right here). v-prediction weighs that
+    // error alike at every level.
+    const pics: Picture[] = (['top left', 'bottom right'] as const).map((place) => ({ shape: 'square', color: 'red', background: 'black', size: 'big', place }));
+    const model = new Model(tfCfg({ dModel: 32, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 64 }), { device: Device.cpu, seed: 1 });
+    const data = transfusionCorpus({ docs: 400, pictures: pics, kinds: [['caption->image', 1]] });
+    const tr = new Trainer(model, data, { ...TRAIN_DEFAULTS, steps: 300, batch: 2, seqLen: 128, lr: 1e-2, minLr: 1e-3, warmup: 10 });
+    while (tr.step < 300) await tr.trainStep();
+    for (const p of pics) {
+      for (const seed of [1, 2, 3]) {
+        const lat = await sampleImage(model, tokenizeCaption(caption(p).join(' ')), { steps: 20, guidance: 1, seed, patchToken: PATCH_TOKEN, patches: PATCHES, beginImage: TOK.boi, beginSequence: TOK.bos });
+        expect(nearestPicture(rgbToPalette(latentsToRgb(lat))).picture.place).toBe(p.place);
+      }
+    }
+  });
+
+  test('gradients of the patch projection, timestep embedding, noise head, picture positions and trunk pass finite differences', async () => {
     const model = new Model(tfCfg(), { device: Device.cpu, masterDtype: 'f64', seed: 2 });
     const hb = new PackedLoader(transfusionCorpus({ docs: 40 }), 48, 1, 5).next();
     const w = Float32Array.from(hb.targets, (t) => (t >= 0 ? 1 / 48 : 0));
@@ -69,7 +109,7 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
     const inp = inputs();
     model.forward(inp);
     model.backward();
-    await checkParameterGradients([...model.diffusion!.parameters(), model.embed, model.blocks[0].parameters()[2]], lossValue, { probes: 5, eps: 1e-5, floor: 1e-5 });
+    await checkParameterGradients([...model.diffusion!.parameters(), ...model.imagePosition!.parameters(), model.embed, model.blocks[0].parameters()[2]], lossValue, { probes: 5, eps: 1e-5, floor: 1e-5 });
   });
 
   test('a short run brings the diffusion loss down, on held-out pictures too; sampling returns a picture', async () => {
@@ -84,7 +124,7 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
     expect(after.diffusionLoss).toBeLessThan(0.6 * before.diffusionLoss!);
     const d = tr.history.map((h) => h.diffusionLoss!).filter(Number.isFinite);
     const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
-    expect(avg(d.slice(-10))).toBeLessThan(0.6 * avg(d.slice(0, 3)));
+    expect(avg(d.slice(-10))).toBeLessThan(0.8 * avg(d.slice(0, 3))); // v starts lower than eps (its target at high noise is the picture, not noise)
     const lat = await sampleImage(model, [], { steps: 4, guidance: 2, seed: 3, patchToken: PATCH_TOKEN, patches: PATCHES, beginImage: TOK.boi, beginSequence: TOK.bos });
     expect(lat.length).toBe(PATCHES * PATCH_DIM);
     expect(Array.from(lat).every((v) => Number.isFinite(v) && v >= -1.0001 && v <= 1.0001)).toBe(true);

@@ -69,3 +69,24 @@ export function rgbPng(rgb: Uint8Array, cols: number, rows: number, cell = 16): 
     }
   return encodePng(w, h, out);
 }
+
+// Square RGB tiles (`side` x `side` pixels each) in a mosaic of `cols` columns, each pixel scaled to
+// `cell` x `cell`, a gap between tiles; framed tiles get a white border in the gap.
+export function mosaicPng(tiles: { rgb: Uint8Array; framed?: boolean }[], cols: number, side: number, cell = 8, gap = 4): Buffer {
+  const rows = Math.ceil(tiles.length / cols), pitch = side * cell + gap;
+  const w = cols * pitch + gap, h = rows * pitch + gap;
+  const out = new Uint8Array(w * h * 3).fill(40);
+  tiles.forEach((t, k) => {
+    const x0 = gap + (k % cols) * pitch, y0 = gap + Math.floor(k / cols) * pitch;
+    for (let y = -2; y < side * cell + 2; y++)
+      for (let x = -2; x < side * cell + 2; x++) {
+        const inside = y >= 0 && x >= 0 && y < side * cell && x < side * cell;
+        if (!inside && !t.framed) continue;
+        const s = inside ? (Math.floor(y / cell) * side + Math.floor(x / cell)) * 3 : -1;
+        const px = ((y0 + y) * w + x0 + x) * 3;
+        if (inside) out.set(t.rgb.subarray(s, s + 3), px);
+        else out.set([255, 255, 255], px);
+      }
+  });
+  return encodePng(w, h, out);
+}

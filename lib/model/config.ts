@@ -40,8 +40,12 @@ export interface ModelConfig {
   // the final norm: untied by modality, or one shared by all (default: untied exactly when some block
   // unties weights by modality, so a `dense` model shares every weight)
   finalNorm?: 'modality' | 'shared';
-  // the Transfusion setting: continuous image patches with an epsilon-prediction loss
-  transfusion?: { patchDim: number; lambda: number; timesteps: number };
+  // the Transfusion setting: continuous image patches with a diffusion loss. The network predicts
+  // `prediction`: the noise ('eps', the default of older checkpoints) or v = sqrt(abar) eps - sqrt(1 - abar) x0.
+  transfusion?: { patchDim: number; lambda: number; timesteps: number; prediction?: DiffusionPrediction };
+  // a learned embedding of each image token's index inside its picture (a run of tokens of this
+  // modality), for the first `size` tokens of a picture
+  imagePositions?: { modality: string; size: number };
   // The codec of user data (text tokenizer, image codebook; see lib/train/data/codec.ts), carried so a
   // checkpoint can be prompted with text and pictures wherever it is loaded. Opaque to the model.
   codec?: object;
@@ -67,6 +71,12 @@ export function explicitConfig(c: ModelConfig): ModelConfig {
     ...(routesDepth ? { mod: { ...(c.mod ?? {}), gate: modSettings(c).gate } } : {}),
   };
 }
+
+export type DiffusionPrediction = 'eps' | 'v';
+
+// The Transfusion settings `mixt train --objective transfusion` uses (besides the patch size):
+// v-prediction, since an eps loss barely depends on the caption (see noisyInputs in model.ts).
+export const TRANSFUSION_DEFAULTS = { lambda: 5, timesteps: 1000, prediction: 'v' as DiffusionPrediction };
 
 export function modSettings(c: ModelConfig): ModConfig {
   return { ...MOD_DEFAULTS, ...(c.mod ?? {}) };
@@ -158,6 +168,15 @@ export function validateConfig(c: ModelConfig): ModelConfig {
   if (moe.choice !== 'token' && moe.choice !== 'expert') throw typeError(fn, 'moe.choice', "'token' or 'expert'", moe.choice);
   if (moe.choice === 'expert' && !(moe.capacityFactor > 0)) throw rangeError(fn, 'moe.capacityFactor', 'a positive capacity factor for expert choice', moe.capacityFactor);
   if (c.finalNorm !== undefined && c.finalNorm !== 'modality' && c.finalNorm !== 'shared') throw typeError(fn, 'finalNorm', "'modality' or 'shared'", c.finalNorm);
+  if (c.transfusion?.prediction !== undefined && c.transfusion.prediction !== 'eps' && c.transfusion.prediction !== 'v') {
+    throw typeError(fn, 'transfusion.prediction', "'eps' or 'v'", c.transfusion.prediction);
+  }
+  if (c.imagePositions !== undefined) {
+    if (!c.modalities.some((m) => m.name === c.imagePositions!.modality)) {
+      throw rangeError(fn, 'imagePositions.modality', `one of ${c.modalities.map((m) => m.name).join(', ')}`, c.imagePositions.modality);
+    }
+    int(fn, 'imagePositions.size', c.imagePositions.size, 1);
+  }
   if (c.moeModality !== undefined && !c.modalities.some((m) => m.name === c.moeModality)) {
     throw rangeError(fn, 'moeModality', `one of ${c.modalities.map((m) => m.name).join(', ')}`, c.moeModality);
   }
@@ -194,7 +213,7 @@ export function flopsPerToken(c: ModelConfig, seqLen: number, causal = true): nu
 export function parameterCount(c: ModelConfig): { total: number; activePerToken: number } {
   const d = c.dModel, hd = c.headDim, M = c.modalities.length;
   const block = d * c.heads * hd * 2 + d * c.kvHeads * hd * 2 + 3 * d * c.ffnHidden + 2 * d + (c.qkNorm ? 2 * hd : 0);
-  let total = c.vocabSize * d * (c.tieEmbeddings ? 1 : 2) + finalNormGroups(c) * d;
+  let total = c.vocabSize * d * (c.tieEmbeddings ? 1 : 2) + finalNormGroups(c) * d + (c.imagePositions ? c.imagePositions.size * d : 0);
   const moe = moeSettings(c);
   const experts = moe.experts * 3 * d * moe.hidden;
   const attn = block - 3 * d * c.ffnHidden;

@@ -1,6 +1,6 @@
 // Transfusion sampling: denoise an image after a prompt with DDIM (eta = 0) in a few steps, with
-// classifier-free guidance (eps = eps_uncond + w (eps_cond - eps_uncond); the unconditional pass
-// drops the prompt, as caption dropout did in training).
+// classifier-free guidance (out = out_uncond + w (out_cond - out_uncond) on the network's output,
+// eps or v; the unconditional pass drops the prompt, as caption dropout did in training).
 import { Generator } from '../core/random';
 import { Batch } from '../nn/batch';
 import { alphaBar } from '../nn/diffusion';
@@ -26,7 +26,7 @@ export async function sampleImage(model: Model, prompt: number[], o: DiffusionSa
   const P = o.patches, pd = tf.patchDim;
   const modOf = tokenModalities(model);
   const noise = randn([P * pd], { generator: new Generator(o.seed ?? 1) });
-  let x = Float32Array.from(await noise.toArray());
+  let x: Float32Array = Float32Array.from(await noise.toArray());
   noise.dispose();
   const predict = async (prefix: number[], xt: Float32Array, t: number) => {
     const tokens = Int32Array.from([...prefix, ...new Array(P).fill(o.patchToken)]);
@@ -43,20 +43,30 @@ export async function sampleImage(model: Model, prompt: number[], o: DiffusionSa
   };
   const cond = [o.beginSequence, ...prompt, o.beginImage], uncond = [o.beginSequence, o.beginImage];
   const times = Array.from({ length: steps }, (_, i) => Math.round(((tf.timesteps - 1) * (steps - 1 - i)) / Math.max(1, steps - 1)));
+  const prediction = tf.prediction ?? 'eps';
   for (let i = 0; i < steps; i++) {
     const t = times[i], tPrev = i + 1 < steps ? times[i + 1] : -1;
-    const ec = await predict(cond, x, t);
-    const eu = w === 1 ? ec : await predict(uncond, x, t);
+    const oc = await predict(cond, x, t);
+    const ou = w === 1 ? oc : await predict(uncond, x, t);
     const ab = alphaBar(t, tf.timesteps), abPrev = tPrev >= 0 ? alphaBar(tPrev, tf.timesteps) : 1;
-    const next = new Float32Array(x.length);
-    for (let j = 0; j < x.length; j++) {
-      const eps = eu[j] + w * (ec[j] - eu[j]);
-      // predicted clean value, clipped to the data range; the noise direction re-derived from it
-      const x0 = Math.max(-1, Math.min(1, (x[j] - Math.sqrt(1 - ab) * eps) / Math.sqrt(ab)));
-      const e2 = ab < 1 ? (x[j] - Math.sqrt(ab) * x0) / Math.sqrt(1 - ab) : eps;
-      next[j] = Math.sqrt(abPrev) * x0 + Math.sqrt(1 - abPrev) * e2;
-    }
-    x = next;
+    const out = Float32Array.from(oc, (c, j) => ou[j] + w * (c - ou[j]));
+    x = ddimStep(x, out, prediction, ab, abPrev);
   }
   return x;
+}
+
+// One DDIM (eta = 0) step from x_t at alpha-bar `ab` to `abPrev`, given the network's output: the
+// clean estimate, clipped to the data range [-1, 1], and the noise direction re-derived from it.
+export function ddimStep(x: Float32Array, out: Float32Array, prediction: 'eps' | 'v', ab: number, abPrev: number): Float32Array {
+  if (out.length !== x.length) throw new RangeError(`ddimStep: argument "out" expected ${x.length} values (one per latent), received ${out.length}`);
+  if (!(ab > 0 && ab <= 1 && abPrev >= ab && abPrev <= 1)) throw new RangeError(`ddimStep: expected 0 < ab <= abPrev <= 1, received ab ${ab}, abPrev ${abPrev}`);
+  const next = new Float32Array(x.length);
+  const sa = Math.sqrt(ab), sb = Math.sqrt(1 - ab);
+  for (let j = 0; j < x.length; j++) {
+    const x0raw = prediction === 'v' ? sa * x[j] - sb * out[j] : (x[j] - sb * out[j]) / sa;
+    const x0 = Math.max(-1, Math.min(1, x0raw));
+    const eps = ab < 1 ? (x[j] - sa * x0) / sb : prediction === 'v' ? sb * x[j] + sa * out[j] : out[j];
+    next[j] = Math.sqrt(abPrev) * x0 + Math.sqrt(1 - abPrev) * eps;
+  }
+  return next;
 }

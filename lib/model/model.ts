@@ -10,13 +10,14 @@ import { Block, MoTBlock } from '../nn/mot_block';
 import { ModalityNorm } from '../nn/norm';
 import { Parameter } from '../nn/parameter';
 import {
-  add, cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, randn, rowScale, scatterRows, tensor,
+  add, cast, gatherRows, groupSum, lmHeadCrossEntropy, lmHeadCrossEntropyBackward, matmul, randn, rowScale, scatterRows, sub, tensor,
 } from '../ops';
 import { ModelConfig, explicitConfig, finalNormGroups, modSettings, moeSettings, validateConfig } from './config';
 import { assertModelFits, defaultComputeDtype } from './estimate';
 import { MoDBlock } from '../nn/mod';
 import { PatchDiffusion, alphaBar, timestepFeatures } from '../nn/diffusion';
 import { MoEFeedForward, ModalityExpertFFN } from '../nn/moe';
+import { ImagePosition, imageIndex } from '../nn/image_position';
 
 export interface ModelOptions {
   device: Device;
@@ -51,14 +52,13 @@ export interface StepStats {
 }
 
 interface Saved {
-  ids: Tensor; // grouped token ids
+  ids: Tensor; // original-order token ids (the embedding's backward)
   targets: Tensor; // grouped targets
   dLoss: Tensor; // grouped loss weights
   hidden: Tensor; // final-normed hidden, grouped
   lse: Tensor;
   batch: Batch;
   diffusionWeight: number; // 0: no image path in this batch
-  tokens: Tensor | null; // original-order ids (image path: the embedding is taken in original order)
 }
 
 export class Model {
@@ -71,6 +71,7 @@ export class Model {
   readonly finalNorm: ModalityNorm;
   readonly head: Parameter;
   readonly diffusion: PatchDiffusion | null;
+  readonly imagePosition: ImagePosition | null;
   #saved: Saved | null = null;
 
   constructor(cfg: ModelConfig, opts: ModelOptions) {
@@ -89,6 +90,8 @@ export class Model {
       : new Parameter('lm_head.weight', normalInit(init, [cfg.vocabSize, cfg.dModel], 0.02), 'matrix', this.computeDtype);
     const tf = cfg.transfusion;
     this.diffusion = tf ? new PatchDiffusion('diffusion', cfg.dModel, tf.patchDim, tf.lambda, init, this.computeDtype) : null;
+    const ip = cfg.imagePositions;
+    this.imagePosition = ip ? new ImagePosition('image_pos', ip.size, cfg.dModel, init, this.computeDtype) : null;
   }
 
   private makeBlock(kind: ModelConfig['blocks'][number], i: number, init: InitContext): Block {
@@ -125,6 +128,7 @@ export class Model {
     const ps = [this.embed, ...this.blocks.flatMap((b) => b.parameters()), ...this.finalNorm.parameters()];
     if (this.head !== this.embed) ps.push(this.head);
     if (this.diffusion) ps.push(...this.diffusion.parameters());
+    if (this.imagePosition) ps.push(...this.imagePosition.parameters());
     return ps;
   }
 
@@ -143,9 +147,9 @@ export class Model {
     for (const p of this.parameters()) p.zeroGrad();
   }
 
-  // Grouped-order hidden states after the final norm, from ids (grouped) or given inputs x (grouped).
-  private trunk(batch: Batch, ids: Tensor | null, input?: Tensor): Tensor {
-    let x = input ?? gatherRows(this.embed.compute, ids!);
+  // Grouped-order hidden states after the final norm, from the inputs x (grouped order; consumed).
+  private trunk(batch: Batch, input: Tensor): Tensor {
+    let x = input;
     for (const b of this.blocks) {
       const y = b.forward(x, batch);
       x.dispose();
@@ -167,29 +171,22 @@ export class Model {
       t.dispose();
       return g;
     };
-    const ids = grouped(up(inp.tokens));
     const targets = grouped(up(inp.targets));
     const tmod = grouped(up(inp.targetModality));
     const lossDtype = this.computeDtype === 'f64' ? 'f64' : 'f32';
     const dLoss = grouped(tensor(Float64Array.from(inp.lossWeights), [inp.lossWeights.length], { dtype: lossDtype, ...dev }));
-    let hidden: Tensor;
-    let mse: Tensor | undefined;
-    let tokensOrig: Tensor | null = null;
     const img = inp.images && this.diffusion && inp.images.positions.length ? inp.images : null;
-    if (img) {
-      // the image path: token embeddings in original order, plus projected noisy patches
-      tokensOrig = up(inp.tokens);
-      const xo = gatherRows(this.embed.compute, tokensOrig);
-      const eps = this.noisyInputs(xo, img);
-      const xg = batch.toGrouped(xo);
-      xo.dispose();
-      hidden = this.trunk(batch, null, xg);
+    // the inputs in original order: token embeddings, picture positions, (Transfusion) noisy patches
+    const ids = up(inp.tokens);
+    const xo = this.embedTokens(ids, inp.tokens);
+    const eps = img ? this.noisyInputs(xo, img) : null;
+    const hidden = this.trunk(batch, grouped(xo));
+    let mse: Tensor | undefined;
+    if (eps) {
       const ho = batch.toOriginal(hidden);
       const epsHat = this.diffusion!.predict(ho);
       mse = this.diffusion!.mse(epsHat, eps);
       for (const t of [ho, epsHat, eps]) t.dispose();
-    } else {
-      hidden = this.trunk(batch, ids);
     }
     const { loss, lse, correct } = lmHeadCrossEntropy(hidden, this.head.compute, targets);
     const valid = up(Int32Array.from(inp.targets, (t) => (t >= 0 ? 1 : 0)));
@@ -199,7 +196,7 @@ export class Model {
     const correctF = cast(correct, 'f32');
     const c = groupSum(correctF, tmod, M, { mask: validG });
     for (const t of [loss, correct, correctF, validG, tmod, c.counts]) t.dispose();
-    this.#saved = { ids, targets, dLoss, hidden, lse, batch, diffusionWeight: img ? img.weight : 0, tokens: tokensOrig };
+    this.#saved = { ids, targets, dLoss, hidden, lse, batch, diffusionWeight: img ? img.weight : 0 };
     return {
       lossSums: l.sums,
       counts: l.counts,
@@ -214,8 +211,22 @@ export class Model {
     };
   }
 
+  // Token embeddings [T, d] in original order (ids on the device, the same ids on the host), plus the
+  // embedding of each image token's place in its picture.
+  private embedTokens(ids: Tensor, tokens: Int32Array): Tensor {
+    const x = gatherRows(this.embed.compute, ids);
+    const ip = this.cfg.imagePositions;
+    if (ip && this.imagePosition) {
+      const range = this.cfg.modalities.find((m) => m.name === ip.modality)!.range;
+      this.imagePosition.add(x, imageIndex(tokens, range, ip.size));
+    }
+    return x;
+  }
+
   // x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, eps drawn on the device; the projected patches and
-  // timestep features are added to xo (original order). Returns eps.
+  // timestep features are added to xo (original order). Returns the regression target: eps, or
+  // v = sqrt(abar) eps - sqrt(1 - abar) x0 (its error weighs the clean picture's error alike at
+  // every noise level; eps's vanishes at high noise, where only the caption says what to draw).
   private noisyInputs(xo: Tensor, img: NonNullable<StepInputs['images']>): Tensor {
     const tf = this.cfg.transfusion!;
     const P = img.positions.length, pd = tf.patchDim, dev = { device: this.device };
@@ -229,8 +240,14 @@ export class Model {
     const tfeat = tensor(Float64Array.from(timestepFeatures(img.timesteps, tf.timesteps)), [P, 32], { dtype: cdt, ...dev });
     const pos = tensor(img.positions, [P], { dtype: 'i32', ...dev });
     this.diffusion!.embed(xo, noisy, tfeat, pos);
+    let target = eps;
+    if ((tf.prediction ?? 'eps') === 'v') {
+      const ea = rowScale(eps, a), xb = rowScale(x0, b);
+      target = sub(ea, xb, ea);
+      for (const t of [eps, xb]) t.dispose();
+    }
     for (const t of [x0, a, b, eb, noisy, tfeat, pos]) t.dispose();
-    return eps;
+    return target;
   }
 
   // Backward from the weighted loss sum(lossWeights * loss); accumulates parameter gradients.
@@ -240,7 +257,7 @@ export class Model {
     const headGrad = this.head.grad ?? undefined;
     const { dh, dw } = lmHeadCrossEntropyBackward(s.hidden, this.head.compute, s.targets, s.lse, s.dLoss, headGrad ? { dw: headGrad } : {});
     if (!headGrad) this.head.grad = dw;
-    if (s.tokens && this.diffusion) {
+    if (s.diffusionWeight && this.diffusion) {
       const dd = this.diffusion.backwardHead(s.batch.T, s.diffusionWeight); // original order
       const ddg = s.batch.toGrouped(dd);
       add(dh, ddg, dh);
@@ -254,25 +271,21 @@ export class Model {
       dx.dispose();
       dx = d;
     }
-    const e = this.embed;
-    let ids = s.ids;
-    if (s.tokens && this.diffusion) {
-      const dxo = s.batch.toOriginal(dx);
-      dx.dispose();
-      dx = dxo;
-      ids = s.tokens;
-      this.diffusion.backwardEmbed(dx);
-    }
-    if (e.grad) scatterRows(dx, ids, this.cfg.vocabSize, { accumulate: true, out: e.grad });
-    else e.grad = scatterRows(dx, ids, this.cfg.vocabSize, { accumulate: true });
+    const dxo = s.batch.toOriginal(dx);
     dx.dispose();
+    if (s.diffusionWeight && this.diffusion) this.diffusion.backwardEmbed(dxo);
+    this.imagePosition?.backward(dxo);
+    const e = this.embed;
+    if (e.grad) scatterRows(dxo, s.ids, this.cfg.vocabSize, { accumulate: true, out: e.grad });
+    else e.grad = scatterRows(dxo, s.ids, this.cfg.vocabSize, { accumulate: true });
+    dxo.dispose();
     this.clearSaved();
   }
 
   // The trunk for generation: Mixture-of-Depths blocks choose their tokens causally (each token by
   // its own router decision), not by top-k over the whole sequence, which would see the future.
-  private async causalTrunk(batch: Batch, ids: Tensor | null, input?: Tensor): Promise<Tensor> {
-    let x = input ?? gatherRows(this.embed.compute, ids!);
+  private async causalTrunk(batch: Batch, input: Tensor): Promise<Tensor> {
+    let x = input;
     for (const b of this.blocks) {
       const y = b instanceof MoDBlock ? await b.forwardCausal(x, batch) : b.forward(x, batch);
       x.dispose();
@@ -285,11 +298,13 @@ export class Model {
 
   // Next-token logits [V] (f32) of the last token of a single sequence; no gradients kept.
   async lastLogits(batch: Batch, tokens: Int32Array): Promise<Float32Array> {
-    const up = tensor(tokens, [tokens.length], { dtype: 'i32', device: this.device });
-    const ids = batch.toGrouped(up);
-    up.dispose();
-    const hidden = await this.causalTrunk(batch, ids);
+    const ids = tensor(tokens, [tokens.length], { dtype: 'i32', device: this.device });
+    const xo = this.embedTokens(ids, tokens);
     ids.dispose();
+    this.imagePosition?.clearSaved();
+    const xg = batch.toGrouped(xo);
+    xo.dispose();
+    const hidden = await this.causalTrunk(batch, xg);
     for (const b of this.blocks) b.clearSaved();
     this.finalNorm.clearSaved();
     const orig = batch.toOriginal(hidden);
@@ -302,21 +317,23 @@ export class Model {
     return Float32Array.from(out);
   }
 
-  // Transfusion: the predicted noise [P * patchDim] at the patch positions of one sequence whose
-  // patches hold the noisy latents x_t at diffusion step t. No gradients kept.
+  // Transfusion: the network's prediction [P * patchDim] (the noise, or v: cfg.transfusion.prediction)
+  // at the patch positions of one sequence whose patches hold the noisy latents x_t at step t.
+  // No gradients kept.
   async predictNoise(batch: Batch, tokens: Int32Array, noisy: Float32Array, positions: Int32Array, t: number): Promise<Float32Array> {
     const tf = this.cfg.transfusion;
     if (!tf || !this.diffusion) throw new RangeError('predictNoise: this model has no Transfusion image path');
     const P = positions.length, dev = { device: this.device }, cdt = this.computeDtype;
     const ids = tensor(tokens, [tokens.length], { dtype: 'i32', ...dev });
-    const xo = gatherRows(this.embed.compute, ids);
+    const xo = this.embedTokens(ids, tokens);
     ids.dispose();
+    this.imagePosition?.clearSaved();
     const x = tensor(Float64Array.from(noisy), [P, tf.patchDim], { dtype: cdt, ...dev });
     const tfeat = tensor(Float64Array.from(timestepFeatures(new Int32Array(P).fill(t), tf.timesteps)), [P, 32], { dtype: cdt, ...dev });
     const pos = tensor(positions, [P], { dtype: 'i32', ...dev });
     this.diffusion.embed(xo, x, tfeat, pos);
     const xg = batch.toGrouped(xo);
-    const hidden = await this.causalTrunk(batch, null, xg);
+    const hidden = await this.causalTrunk(batch, xg);
     for (const b of this.blocks) b.clearSaved();
     this.finalNorm.clearSaved();
     const ho = batch.toOriginal(hidden);
@@ -330,9 +347,10 @@ export class Model {
 
   clearSaved(): void {
     const s = this.#saved;
-    if (s) for (const t of [s.ids, s.targets, s.dLoss, s.hidden, s.lse, s.tokens]) t?.dispose();
+    if (s) for (const t of [s.ids, s.targets, s.dLoss, s.hidden, s.lse]) t.dispose();
     this.#saved = null;
     this.diffusion?.clearSaved();
+    this.imagePosition?.clearSaved();
     for (const b of this.blocks) b.clearSaved();
     this.finalNorm.clearSaved();
   }

@@ -37,17 +37,31 @@ export function fromDocuments(vocab: VocabSpec, docs: number[][]): TokenDataset 
   return { vocab, tokens, modality, docOffsets: offsets };
 }
 
+// Pictures drawn from captions are what `mixt sample` shows: most documents are of that kind.
 export const DOC_KINDS: [DocKind, number][] = [
-  ['caption->image', 0.4],
-  ['image->caption', 0.3],
-  ['caption->melody', 0.15],
-  ['melody->caption', 0.15],
+  ['caption->image', 0.6],
+  ['image->caption', 0.2],
+  ['caption->melody', 0.1],
+  ['melody->caption', 0.1],
 ];
 
 export interface ShapesOptions {
   docs?: number;
   seed?: number;
   split?: 'train' | 'eval'; // eval: only held-out (shape, colour) pairs
+  pictures?: Picture[]; // default: the split's pictures
+  kinds?: [DocKind, number][]; // document kinds and their weights (default DOC_KINDS)
+}
+
+// The kind whose cumulative weight first exceeds u (uniform in [0, 1)).
+export function drawKind(kinds: [DocKind, number][], u: number): DocKind {
+  const total = kinds.reduce((a, [, w]) => a + w, 0);
+  let left = u * total;
+  for (const [k, w] of kinds) {
+    if (left < w) return k;
+    left -= w;
+  }
+  return kinds[kinds.length - 1][0];
 }
 
 // The embedded corpus: `docs` documents drawn with a seeded generator.
@@ -55,38 +69,40 @@ export function shapesCorpus(opts: ShapesOptions = {}): TokenDataset {
   const docsN = opts.docs ?? 20000;
   const split = opts.split ?? 'train';
   const rand = hostRandom((opts.seed ?? 1) * 7919 + (split === 'eval' ? 1 : 0));
-  const pictures = allPictures().filter((p) => isHeldOut(p) === (split === 'eval'));
+  const pictures = opts.pictures ?? allPictures().filter((p) => isHeldOut(p) === (split === 'eval'));
   const docs: number[][] = [];
   for (let i = 0; i < docsN; i++) {
     const p: Picture = pictures[Math.floor(rand() * pictures.length)];
-    let u = rand(), kind: DocKind = DOC_KINDS[0][0];
-    for (const [k, w] of DOC_KINDS) {
-      if (u < w) {
-        kind = k;
-        break;
-      }
-      u -= w;
-    }
-    docs.push(encodeDocument(p, kind));
+    docs.push(encodeDocument(p, drawKind(opts.kinds ?? DOC_KINDS, rand())));
   }
   return fromDocuments(SHAPES_VOCAB, docs);
 }
 
-// Entropy (nats) of the unigram distribution of target tokens, per modality: the loss a model
-// that ignores context would reach. Training should end well under it.
-export function unigramEntropy(ds: TokenDataset): number[] {
-  const M = ds.vocab.modalities.length;
-  const counts = Array.from({ length: M }, () => new Map<number, number>());
+// Next-token targets counted by token, per modality (the first token of a document is no target).
+function targetCounts(ds: TokenDataset): Map<number, number>[] {
+  const counts = Array.from({ length: ds.vocab.modalities.length }, () => new Map<number, number>());
   for (let d = 0; d < ds.docOffsets.length - 1; d++) {
     for (let i = ds.docOffsets[d] + 1; i < ds.docOffsets[d + 1]; i++) {
+      if (ds.patchIndex && (ds.patchIndex[i] >= 0 || ds.patchIndex[i - 1] >= 0)) continue; // patches have no token targets, nor predict one
       const m = counts[ds.modality[i]];
       m.set(ds.tokens[i], (m.get(ds.tokens[i]) ?? 0) + 1);
     }
   }
-  return counts.map((c) => {
+  return counts;
+}
+
+// The unigram baseline, per modality (nats; NaN for a modality without targets): the mean loss on
+// `ds`'s targets of a model that ignores context and predicts each token by its frequency in
+// `reference` (default: `ds` itself, giving its entropy). A token the reference never has gets half
+// a count, so the baseline stays finite.
+export function unigramEntropy(ds: TokenDataset, reference: TokenDataset = ds): number[] {
+  const seen = targetCounts(ds), ref = reference === ds ? seen : targetCounts(reference);
+  return seen.map((c, m) => {
     const total = [...c.values()].reduce((a, b) => a + b, 0);
+    const refTotal = [...ref[m].values()].reduce((a, b) => a + b, 0);
+    if (!total || !refTotal) return NaN;
     let h = 0;
-    for (const v of c.values()) h -= (v / total) * Math.log(v / total);
+    for (const [tok, n] of c) h -= (n / total) * Math.log((ref[m].get(tok) ?? 0.5) / refTotal);
     return h;
   });
 }

@@ -90,12 +90,14 @@ export function caption(p: Picture): string[] {
   return ['a', p.size, p.color, p.shape, 'at', 'the', ...p.place.split(' '), 'on', p.background];
 }
 
-// The melody: a four-note motif per shape, transposed by colour, repeated for big shapes, a rest between.
+// The melody: a four-note motif per shape (played twice for big shapes), a rest, then a closing
+// note per colour. Each note depends on one attribute, so the melody of a held-out (shape, colour)
+// pair is made of parts seen in training (a transposition by colour would make every note of it new).
+const MOTIFS = [[0, 4, 7, 4], [0, 0, 7, 7], [0, 2, 4, 2], [0, 4, 8, 0], [7, 0, 7, 0], [0, 5, 8, 5], [0, 1, 2, 3], [3, 2, 1, 0]];
 export function melody(p: Picture): number[] {
-  const motif = [[0, 4, 7, 4], [0, 0, 7, 7], [0, 2, 4, 2], [0, 4, 9, 0], [7, 0, 7, 0], [0, 5, 9, 5], [0, 1, 2, 3], [3, 2, 1, 0]][SHAPES.indexOf(p.shape)];
-  const shift = COLORS.indexOf(p.color);
-  const notes = motif.map((n) => (n + shift) % TONES);
-  return p.size === 'big' ? [...notes, TONES, ...notes] : notes;
+  const motif = MOTIFS[SHAPES.indexOf(p.shape)];
+  const close = TONES - COLORS.length + COLORS.indexOf(p.color);
+  return [...motif, ...(p.size === 'big' ? motif : []), TONES, close];
 }
 
 export type DocKind = 'caption->image' | 'image->caption' | 'caption->melody' | 'melody->caption';
@@ -121,9 +123,12 @@ export function allPictures(): Picture[] {
 }
 
 // Held out of training for evaluation: the pictures of these (shape, colour) pairs.
-export function isHeldOut(p: Picture): boolean {
+export function isHeldOut(p: Pick<Picture, 'shape' | 'color'>): boolean {
   return (SHAPES.indexOf(p.shape) * 3 + COLORS.indexOf(p.color)) % 11 === 0;
 }
+
+// The held-out pairs in words: "red square, cyan circle, ...".
+export const HELD_OUT_PAIRS = SHAPES.flatMap((shape) => COLORS.filter((color) => isHeldOut({ shape, color })).map((color) => `${color} ${shape}`)).join(', ');
 
 export function tokenName(t: number): string {
   return SHAPES_VOCAB.tokens![t] ?? `<${t}>`;
@@ -141,21 +146,48 @@ export function tokenizeCaption(text: string): number[] {
   });
 }
 
-// Which shape a grid of palette indices shows: the template (any size, place, colour) that
-// matches best, by cell agreement of the foreground mask. Used to score samples.
-export function classifyShape(img: Uint8Array): { shape: Shape; agreement: number } {
-  // The background is a background colour (palette 0 or 1), whichever covers more cells.
-  const count = (v: number) => img.reduce((n, c) => n + (c === v ? 1 : 0), 0);
-  const bg = count(0) >= count(1) ? 0 : 1;
-  const fg = Array.from(img, (c) => (c === bg ? 0 : 1));
-  let best: { shape: Shape; agreement: number } = { shape: SHAPES[0], agreement: -1 };
-  for (const shape of SHAPES)
-    for (const size of SIZES)
-      for (const place of PLACES) {
-        const t = render({ shape, size, place, color: COLORS[0], background: BACKGROUNDS[0] });
-        let agree = 0;
-        for (let i = 0; i < t.length; i++) agree += (t[i] !== 0 ? 1 : 0) === fg[i] ? 1 : 0;
-        if (agree > best.agreement) best = { shape, agreement: agree };
-      }
-  return { shape: best.shape, agreement: best.agreement / img.length };
+// The grammar of every caption of the corpus, and the words of each slot.
+export const CAPTION_GRAMMAR = 'a <size> <colour> <shape> at the <place> on <background>';
+export const CAPTION_SLOTS = { size: SIZES, colour: COLORS, shape: SHAPES, place: PLACES, background: BACKGROUNDS } as const;
+export const CAPTION_VOCABULARY = Object.entries(CAPTION_SLOTS).map(([slot, words]) => `<${slot}>: ${words.join(' | ')}`).join('; ');
+
+let captions: Map<string, Picture> | null = null;
+
+// The picture a caption describes; a caption outside the grammar is a RangeError that names the
+// grammar, the vocabulary of each slot and where the caption left it.
+export function parseCaption(text: string): Picture {
+  if (typeof text !== 'string') throw new TypeError(`caption: expected a string, received ${typeof text}`);
+  const said = text.trim().toLowerCase().replace(/\s+/g, ' ');
+  const fail = (why: string): never => {
+    throw new RangeError(`caption: ${why}; captions follow "${CAPTION_GRAMMAR}" (${CAPTION_VOCABULARY}), e.g. "${DEFAULT_CAPTION}"`);
+  };
+  if (!said) fail('the caption is empty');
+  captions ??= new Map(allPictures().map((q) => [caption(q).join(' '), q]));
+  const p = captions.get(said);
+  if (p) return { ...p };
+  const known = new Set(WORDS as readonly string[]);
+  const unknown = said.split(' ').filter((w) => !known.has(w));
+  return fail(unknown.length ? `unknown word${unknown.length > 1 ? 's' : ''} ${unknown.map((w) => `"${w}"`).join(', ')} in "${said}"` : `"${said}" is not a caption of the corpus`);
+}
+
+export const DEFAULT_CAPTION = 'a big red circle at the center on black';
+
+// The pictures of the corpus rendered once: the templates the scorer compares samples with.
+let rendered: { picture: Picture; grid: Uint8Array }[] | null = null;
+
+// The corpus picture nearest to a grid of palette indices: the one with the most equal cells (its
+// shape, colour, size, place and background are what the grid shows), and that count.
+export function nearestPicture(img: ArrayLike<number>): { picture: Picture; agreement: number } {
+  if (!img || img.length !== GRID * GRID) throw new RangeError(`nearestPicture: argument "img" expected ${GRID * GRID} palette indices, received ${img?.length ?? img}`);
+  rendered ??= allPictures().map((picture) => ({ picture, grid: render(picture) }));
+  let best = rendered[0], bestAgree = -1;
+  for (const r of rendered) {
+    let agree = 0;
+    for (let i = 0; i < r.grid.length; i++) if (r.grid[i] === img[i]) agree++;
+    if (agree > bestAgree) {
+      best = r;
+      bestAgree = agree;
+    }
+  }
+  return { picture: best.picture, agreement: bestAgree };
 }

@@ -3,9 +3,9 @@
 // discrete. Caption -> picture documents drop their caption at a given rate, so the model also
 // learns the unconditional picture distribution (classifier-free guidance).
 import { hostRandom } from '../../core/random';
-import { TokenDataset } from './dataset';
+import { TokenDataset, drawKind } from './dataset';
 import {
-  GRID, PALETTE, PALETTE_RGB, Picture, SHAPES_VOCAB, TOK, IMAGE_BASE, TONE_BASE, allPictures, caption, isHeldOut, melody, render,
+  DocKind, GRID, PALETTE, PALETTE_RGB, Picture, SHAPES_VOCAB, TOK, IMAGE_BASE, TONE_BASE, allPictures, caption, isHeldOut, melody, render,
 } from './shapes';
 import { latentsToImage, normalisePatches } from './image_codec';
 import { modalityOfToken } from './vocab';
@@ -55,13 +55,23 @@ export interface TransfusionOptions {
   seed?: number;
   split?: 'train' | 'eval';
   captionDropout?: number;
+  pictures?: Picture[]; // default: the split's pictures
+  kinds?: [DocKind, number][]; // document kinds and their weights (default TRANSFUSION_KINDS)
 }
 
-// Documents: caption -> picture (55%), picture -> caption (25%), caption -> melody / melody -> caption (10% each).
+// Pictures are the point of this setting: most documents draw one from its caption.
+export const TRANSFUSION_KINDS: [DocKind, number][] = [
+  ['caption->image', 0.55],
+  ['image->caption', 0.25],
+  ['caption->melody', 0.1],
+  ['melody->caption', 0.1],
+];
+
+// Documents of the given kinds; caption -> picture documents drop their caption at `captionDropout`.
 export function transfusionCorpus(opts: TransfusionOptions = {}): TokenDataset {
   const docsN = opts.docs ?? 20000, drop = opts.captionDropout ?? 0.1;
   const rand = hostRandom((opts.seed ?? 1) * 6151 + (opts.split === 'eval' ? 1 : 0));
-  const pictures = allPictures().filter((p) => isHeldOut(p) === (opts.split === 'eval'));
+  const pictures = opts.pictures ?? allPictures().filter((p) => isHeldOut(p) === (opts.split === 'eval'));
   const tokens: number[] = [], patchIndex: number[] = [], offsets = [0];
   const patchRows: Float32Array[] = [];
   const push = (t: number, patch = -1) => {
@@ -70,7 +80,7 @@ export function transfusionCorpus(opts: TransfusionOptions = {}): TokenDataset {
   };
   for (let d = 0; d < docsN; d++) {
     const p = pictures[Math.floor(rand() * pictures.length)];
-    const u = rand();
+    const kind = drawKind(opts.kinds ?? TRANSFUSION_KINDS, rand());
     const words = caption(p).map(wordId);
     const image = () => {
       push(TOK.boi);
@@ -87,13 +97,13 @@ export function transfusionCorpus(opts: TransfusionOptions = {}): TokenDataset {
       push(TOK.eot);
     };
     push(TOK.bos);
-    if (u < 0.55) {
+    if (kind === 'caption->image') {
       if (rand() >= drop) words.forEach((w) => push(w));
       image();
-    } else if (u < 0.8) {
+    } else if (kind === 'image->caption') {
       image();
       words.forEach((w) => push(w));
-    } else if (u < 0.9) {
+    } else if (kind === 'caption->melody') {
       words.forEach((w) => push(w));
       tones();
     } else {
