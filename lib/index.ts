@@ -8,3 +8,11 @@ export { Generator, manualSeed, defaultGenerator } from './core/random';
 export { sync, memory, resetPeakMemory, buildInfo } from './core/runtime';
 export * from './ops';
 export * as ops from './ops';
+
+// The library: models, training, data and generation (also as the subpaths mixt/model, mixt/train, mixt/data).
+export { createModel, loadModel, MixtModel } from './api/model';
+export type { CreateModelOptions, ParameterCounts } from './api/model';
+export { train, TrainRun } from './api/train';
+export type { TrainRunOptions, TrainSummary, CheckpointEvent, StepReport, ModalityReport, RoutingReport } from './api/train';
+export type { ModelConfig, BlockKind, PresetName, ModalityConfig } from './model/config';
+export * as data from './api/data';

@@ -33,9 +33,8 @@ export async function runCompare(o: CompareOptions): Promise<Record<string, unkn
     const t0 = performance.now();
     const r = await runTrain({ preset: o.preset, blocks: kind, steps: o.steps, device: o.device, out: path.join(o.out, kind), seed: o.seed, quiet: true });
     times[kind] = (performance.now() - t0) / 1000;
-    runs[kind] = r.trainer.history;
-    r.trainer.model.dispose();
-    r.trainer.dispose();
+    runs[kind] = r.history;
+    r.model.dispose();
   }
   const names = runs.mot[0].modalities.map((m) => m.name);
   const curve = (h: StepReport[], m: number) => smooth(h.map((r) => [r.step, r.modalities[m].loss] as [number, number]), 0.1);

@@ -5,12 +5,14 @@ import * as cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import * as fs from 'fs';
 import { BLOCK_KINDS, BlockKind, ModelConfig, PRESETS, PresetName, parameterCount, presetConfig, validateConfig } from '../model/config';
+import { MixtModel } from '../api/model';
+import { train } from '../api/train';
 import { Model } from '../model/model';
 import { loadCheckpoint } from '../train/checkpoint';
 import { TokenDataset, shapesCorpus, unigramEntropy } from '../train/data/dataset';
 import { readTokenFile } from '../train/data/tokenfile';
 import { PATCH_DIM, transfusionCorpus } from '../train/data/transfusion';
-import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
+import { StepReport, TRAIN_DEFAULTS, TrainOptions } from '../train/trainer';
 import { deviceName, fmt, intOption, numberOption, pickDevice } from './common';
 
 // Defaults per preset: the tiny one finishes in about two minutes on 2 CPU cores.
@@ -61,7 +63,9 @@ export function parseBlocks(spec: string | undefined, layers: number): BlockKind
 }
 
 export interface TrainResult {
-  trainer: Trainer;
+  model: MixtModel;
+  history: StepReport[];
+  tokens: number;
   entropy: number[];
   first: StepReport;
   last: StepReport;
@@ -101,9 +105,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
     ...(o.onNonFinite ? { onNonFinite: o.onNonFinite } : {}),
   };
   opts.minLr = opts.lr / 10;
-  const model = new Model(cfg, { device: choice.device, seed: opts.seed });
-  const trainer = new Trainer(model, data, opts, deviceName(choice));
-  if (resumed) trainer.restore(resumed);
+  const model = new MixtModel(new Model(cfg, { device: choice.device, seed: opts.seed }), opts.seed);
   const entropy = unigramEntropy(data);
   const names = cfg.modalities.map((m) => m.name);
   const counts = parameterCount(cfg);
@@ -127,13 +129,10 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
           },
           cliProgress.Presets.shades_classic,
         );
-  bar?.start(opts.steps, trainer.step, { loss: '-', mods: '', tps: '-', mfu: '' });
-  let first: StepReport | null = null, last: StepReport | null = null;
-  let checkpoint = '';
-  while (trainer.step < opts.steps) {
-    const r = await trainer.trainStep();
-    first ??= r;
-    last = r;
+  bar?.start(opts.steps, resumed?.train.step ?? 0, { loss: '-', mods: '', tps: '-', mfu: '' });
+  // the library's training run; the CLI only shows it
+  const run = train(model, data, { ...opts, out, checkpointEvery: o.checkpointEvery, resume: o.resume, deviceName: deviceName(choice) });
+  for await (const r of run) {
     if (o.json) process.stdout.write(JSON.stringify({ type: 'step', ...r }) + '\n');
     bar?.update(r.step, {
       loss: fmt(r.loss),
@@ -141,14 +140,13 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
       tps: Math.round(r.tokensPerSecond),
       mfu: (r.mfu !== undefined ? ` | MFU ${(100 * r.mfu).toFixed(1)}%` : '') + routingSummary(r),
     });
-    if (o.checkpointEvery && r.step % o.checkpointEvery === 0 && r.step < opts.steps) checkpoint = await trainer.save(out);
   }
   bar?.stop();
-  checkpoint = await trainer.save(out);
-  if (!first || !last) {
-    first = last = trainer.history[trainer.history.length - 1];
-  }
-  const result: TrainResult = { trainer, entropy, first, last, checkpoint };
+  const s = await run.summary;
+  const checkpoint = s.checkpoint!;
+  const fallback = s.history[s.history.length - 1];
+  const first = s.first ?? fallback, last = s.last ?? fallback;
+  const result: TrainResult = { model, history: s.history, tokens: s.tokens, entropy, first, last, checkpoint };
   if (o.json) process.stdout.write(JSON.stringify({ type: 'summary', checkpoint, entropy, first, last }) + '\n');
   else if (!o.quiet) printSummary(result);
   return result;
@@ -173,11 +171,11 @@ function printSummary(r: TrainResult): void {
     const continuous = !m.targets && r.last.diffusionLoss !== undefined;
     t.push([m.name, continuous ? '-' : fmt(r.entropy[i]), loss(r.first.modalities[i]), loss(m), m.targets ? `${(100 * m.accuracy).toFixed(1)}%` : '-', continuous ? '0 (diffusion)' : String(m.targets)]);
   });
-  const h = r.trainer.history;
+  const h = r.history;
   const tps = h.reduce((a, x) => a + x.tokens, 0) / (h.reduce((a, x) => a + x.ms, 0) / 1000);
   console.log(t.toString());
   if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the noise prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
-  console.log(`${r.last.step} steps, ${r.trainer.tokens} tokens, ${Math.round(tps)} tokens/s${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
+  console.log(`${r.last.step} steps, ${r.tokens} tokens, ${Math.round(tps)} tokens/s${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
   console.log(`checkpoint: ${r.checkpoint}`);
 }
 
