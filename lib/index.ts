@@ -15,4 +15,6 @@ export type { CreateModelOptions, ParameterCounts } from './api/model';
 export { train, TrainRun } from './api/train';
 export type { TrainRunOptions, TrainSummary, CheckpointEvent, StepReport, ModalityReport, RoutingReport } from './api/train';
 export type { ModelConfig, BlockKind, PresetName, ModalityConfig } from './model/config';
+export { generate, score, generateImage } from './api/generate';
+export type { GenerateOptions, ScoreReport, SequenceScore, ImageOptions } from './api/generate';
 export * as data from './api/data';

@@ -126,3 +126,35 @@ describe('data', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('inference', () => {
+  test('generate streams tokens; concurrent requests give what they give alone; score reports per modality', async () => {
+    using m = mixt.createModel('tiny', { overrides: tiny, blocks: ['mot', 'mod'], seed: 12 });
+    const prompt = [1, 20, 21, 22];
+    const alone: number[][] = [];
+    for (const seed of [1, 2]) {
+      const got: number[] = [];
+      for await (const t of m.generate(prompt, { maxTokens: 12, seed, topP: 0.9 })) got.push(t);
+      alone.push(got);
+    }
+    expect(alone[0]).toHaveLength(12);
+    const both = await Promise.all([1, 2].map(async (seed) => {
+      const got: number[] = [];
+      for await (const t of mixt.generate(m, prompt, { maxTokens: 12, seed, topP: 0.9 })) got.push(t);
+      return got;
+    }));
+    expect(both).toEqual(alone);
+    const ac = new AbortController();
+    const cut: number[] = [];
+    for await (const t of m.generate(prompt, { maxTokens: 50, seed: 3, signal: ac.signal })) {
+      cut.push(t);
+      if (cut.length === 4) ac.abort();
+    }
+    expect(cut).toHaveLength(4);
+    const s = await m.score([[1, 20, 21, 22, 40, 41], [1, 30, 31]]);
+    expect(s.sequences[0].logProbs).toHaveLength(5);
+    expect(s.modalities.reduce((a, x) => a + x.tokens, 0)).toBe(7);
+    for (const lp of s.sequences.flatMap((q) => Array.from(q.logProbs))) expect(lp).toBeLessThan(0);
+    await expect(m.generate([999]).next()).rejects.toThrow(/generate: argument "prompt"/);
+  });
+});

@@ -10,6 +10,7 @@ import { exportParameters, importParameters } from '../model/weights';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint, TrainState } from '../train/checkpoint';
 import { SHAPES_VOCAB } from '../train/data/shapes';
 import { AdamW } from '../train/optimizer';
+import { GenerateOptions, ImageOptions, ScoreReport, generate, generateImage, score } from './generate';
 import { SerialQueue } from './lock';
 
 export interface CreateModelOptions {
@@ -115,6 +116,21 @@ export class MixtModel {
       this.#model = moved;
       return this;
     });
+  }
+
+  /** Streams generated tokens after `prompt` (see `generate`). */
+  generate(prompt: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number, void, undefined> {
+    return generate(this, prompt, options);
+  }
+
+  /** Per-modality next-token log-probabilities of a batch of sequences (see `score`). */
+  score(batch: ArrayLike<number>[], options: { logits?: boolean } = {}): Promise<ScoreReport> {
+    return score(this, batch, options);
+  }
+
+  /** Transfusion: a picture sampled after a caption (see `generateImage`). */
+  generateImage(prompt: ArrayLike<number>, options: ImageOptions = {}): Promise<{ latents: Float32Array; rgb: Uint8Array }> {
+    return generateImage(this, prompt, options);
   }
 
   private dropTraining(): void {
