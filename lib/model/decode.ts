@@ -51,6 +51,16 @@ export class Decoder {
     }
   }
 
+  // The sequence so far, to return to: generation of alternatives from one prefix, benchmarks.
+  mark(): { position: number; lengths: number[] } {
+    return { position: this.position, lengths: this.caches.map((c) => c.length) };
+  }
+  rewind(m: { position: number; lengths: number[] }): void {
+    if (m.position > this.position) throw new RangeError(`Decoder.rewind: argument "mark" is ahead of the sequence (${m.position} > ${this.position})`);
+    this.position = m.position;
+    this.caches.forEach((c, i) => (c.length = m.lengths[i]));
+  }
+
   dispose(): void {
     for (const c of this.caches) c.dispose();
   }
