@@ -3,7 +3,10 @@
 import * as fs from 'fs';
 import { typeError } from '../core/errors';
 import { TokenDataset, documentCount, fromDocuments, shapesCorpus, unigramEntropy } from '../train/data/dataset';
-import { SHAPES_VOCAB, tokenizeCaption, tokenName } from '../train/data/shapes';
+import { SHAPES_VOCAB, TOK, tokenizeCaption, tokenName } from '../train/data/shapes';
+
+/** Special token ids of the embedded corpus: bos, eos, boi/eoi (a picture), bot/eot (a melody), pad. */
+export const specialTokens: Readonly<typeof TOK> = Object.freeze({ ...TOK });
 import { decodeTokenFile, encodeTokenFile, packJsonl, readTokenFile, writeTokenFile } from '../train/data/tokenfile';
 import { transfusionCorpus } from '../train/data/transfusion';
 import { VocabSpec, checkVocab } from '../train/data/vocab';

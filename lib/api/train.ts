@@ -151,7 +151,7 @@ export function train(model: MixtModel, data: TokenDataset, options: TrainRunOpt
         aborted = true;
         break;
       }
-      const r = await model.queue.run(() => trainer.trainStep());
+      const r = await model.queue.run(() => trainer.trainStep(), 'low');
       mine.push(r);
       emit(r);
       if (checkpointEvery && r.step % checkpointEvery === 0 && r.step < opts.steps) await save('interval');
