@@ -18,7 +18,7 @@ describe('mixt bench', () => {
     expect(header.device).toMatch(/^cpu/);
     expect(header.pytorch).toMatch(/not used: no GPU/);
     const suites = new Set(rows.map((r: { suite: string }) => r.suite));
-    for (const s of ['gemm', 'grouped-gemm', 'attention', 'norm', 'routing', 'loss', 'adamw', 'block', 'step']) expect(suites.has(s)).toBe(true);
+    for (const s of ['gemm', 'grouped-gemm', 'attention', 'norm', 'routing', 'loss', 'adamw', 'block', 'step', 'generate']) expect(suites.has(s)).toBe(true);
     for (const r of rows) {
       expect(r.error).toBeUndefined();
       expect(r.ms).toBeGreaterThan(0);

@@ -11,6 +11,71 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
   return execFileSync(cmd, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600000 });
 }
 
+// The README's library examples (the fenced block after each `<!-- example: cjs|esm -->`).
+function readmeExamples(): { cjs: string; esm: string } {
+  const text = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const block = (kind: string) => {
+    const m = new RegExp(`<!-- example: ${kind} -->\\s*\`\`\`js\\n([\\s\\S]*?)\`\`\``).exec(text);
+    if (!m) throw new Error(`README.md has no ${kind} example`);
+    return m[1];
+  };
+  return { cjs: block('cjs'), esm: block('esm') };
+}
+
+// Runs an example after loading mixt, measuring the event-loop delay while it runs against the same
+// process's idle baseline (so a busy machine does not fail it); prints {"delay": {...}} last.
+const RUNNER = `
+const { monitorEventLoopDelay } = require('perf_hooks');
+const file = require('path').resolve(process.argv[2]);
+(async () => {
+  await import('mixt'); // loading the addon is start-up, not serving
+  const idle = monitorEventLoopDelay({ resolution: 5 });
+  idle.enable();
+  await new Promise((r) => setTimeout(r, 500));
+  idle.disable();
+  const busy = monitorEventLoopDelay({ resolution: 5 });
+  busy.enable();
+  process.on('beforeExit', () => {
+    busy.disable();
+    console.log(JSON.stringify({ delay: { idleMax: idle.max / 1e6, max: busy.max / 1e6 } }));
+  });
+  if (file.endsWith('.mjs')) await import(file); else require(file);
+})();
+`;
+
+function runReadmeExamples(app: string, bin: string, env: NodeJS.ProcessEnv): void {
+  const ex = readmeExamples();
+  fs.writeFileSync(path.join(app, 'runner.cjs'), RUNNER);
+  fs.writeFileSync(path.join(app, 'example.cjs'), ex.cjs);
+  fs.writeFileSync(path.join(app, 'example.mjs'), ex.esm);
+  // only the documented entry points: the build layout is not importable
+  expect(() => run(path.join(bin, 'node'), ['-e', "require('mixt/dist/index.js')"], app, env)).toThrow(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
+  for (const file of ['example.cjs', 'example.mjs']) {
+    const lines = run(path.join(bin, 'node'), ['runner.cjs', file], app, { ...env, MIXT_DEVICE: 'cpu' }).trim().split('\n');
+    const delay = JSON.parse(lines.pop()!).delay;
+    const result = JSON.parse(lines.pop()!);
+    expect(result.tokens).toHaveLength(20);
+    expect(result.nll.length).toBe(3);
+    expect(fs.existsSync(path.join(result.checkpoint, 'model.safetensors'))).toBe(true);
+    if (file.endsWith('.mjs')) expect(result.aborted).toBe(true);
+    expect(delay.max - delay.idleMax).toBeLessThan(50);
+  }
+  // the types resolve through the exports map (CJS and ESM resolution)
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const typed = `import { createModel, generate, type ModelConfig } from 'mixt';
+import { train, type TrainSummary } from 'mixt/train';
+import { fromTokens } from 'mixt/data';
+import { PRESETS } from 'mixt/model';
+const m = createModel('tiny');
+const c: ModelConfig = m.config;
+const s: Promise<TrainSummary> = train(m, fromTokens([[1, 2, 3]]), { steps: 1 }).summary;
+void [c, s, generate, PRESETS];
+`;
+  fs.writeFileSync(path.join(app, 'typed.cts'), typed);
+  fs.writeFileSync(path.join(app, 'typed.mts'), typed);
+  run(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'typed.cts', 'typed.mts'], app);
+}
+
 describe('install from the packed tarball', () => {
   test('prebuild, pack, install with --ignore-scripts and no compiler, require, compute', () => {
     run(process.execPath, [path.join(root, 'scripts', 'prebuild.js')], root);
@@ -47,6 +112,7 @@ describe('install from the packed tarball', () => {
     );
     const r = JSON.parse(out.trim().split('\n').pop()!);
     expect(r.v).toEqual([7, 10, 15, 22]);
+    runReadmeExamples(app, bin, env);
     fs.rmSync(work, { recursive: true, force: true });
   });
 });

@@ -5,6 +5,7 @@
 import { Tensor } from '../core/tensor';
 import { add, attention, attentionBackward, rope } from '../ops';
 import { Batch } from './batch';
+import { KVCache } from './kv_cache';
 import { InitContext } from './init';
 import { GroupedLinear } from './linear';
 import { Module, release } from './module';
@@ -96,6 +97,22 @@ export class GroupedAttention extends Module {
     og.dispose();
     this.#saved = { q, k, v, out, lse };
     this.#batch = batch;
+    return y;
+  }
+
+  // Incremental decoding of one new token (batch of 1, grouped = original order): its roped key
+  // and value join the cache, its query attends over every cached token. Nothing is saved.
+  decode(xn: Tensor, batch: Batch, cache: KVCache): Tensor {
+    const { heads: h, kvHeads: hk, headDim: dh } = this.cfg;
+    const q = this.project(this.wq, this.qNorm, xn, batch, h, true);
+    const k = this.project(this.wk, this.kNorm, xn, batch, hk, true);
+    const v = this.project(this.wv, null, xn, batch, hk, false);
+    cache.append(k, v);
+    const out = cache.attend(q);
+    const flat = out.reshape([batch.T, h * dh]);
+    const y = this.wo.forward(flat, batch.offsets(this.cfg.groups));
+    for (const t of [q, k, v, out, flat]) t.dispose();
+    this.clearSaved();
     return y;
   }
 

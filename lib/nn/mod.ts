@@ -14,7 +14,8 @@ import {
 import { Batch } from './batch';
 import { InitContext, normalInit } from './init';
 import { Module, keep } from './module';
-import { Block } from './mot_block';
+import { KVCache } from './kv_cache';
+import { Block, MoTBlock } from './mot_block';
 import { Parameter } from './parameter';
 
 export type ModGate = 'raw' | 'sigmoid' | 'one';
@@ -203,6 +204,30 @@ export class MoDBlock extends Module implements Block {
     const y = batch.toGrouped(out);
     out.dispose();
     return y;
+  }
+
+  // Incremental decoding of one new token x [1, d]: the causal decision (as forwardCausal) says
+  // whether it goes through the inner block, whose cache holds only the tokens that went through.
+  async decode(x: Tensor, batch: Batch, cache: KVCache): Promise<Tensor> {
+    const inner = this.inner;
+    if (!(inner instanceof MoTBlock)) throw new Error(`${this.name}: decode needs a MoT block inside`);
+    const logits = MoDBlock.column(x, this.router.compute);
+    const { pred, hidden } = this.predict(x);
+    hidden?.dispose();
+    const p = pred ?? sigmoid(logits);
+    const chosen = (await p.toArray())[0] > 0.5;
+    p.dispose();
+    if (!chosen) {
+      logits.dispose();
+      return copy_(Tensor.empty(x.shape, x.dtype, x.device), x);
+    }
+    const y = inner.decode(x, batch, cache);
+    const d = sub(y, x, y);
+    const g = this.gateOf(logits);
+    const upd = rowScale(d, g);
+    const out = add(x, upd, upd);
+    for (const t of [logits, d, g]) t.dispose();
+    return out;
   }
 
   // The predictor MLP on the stop-gradient input: sigmoid(w2 . relu(w1 . x)) -> [T].

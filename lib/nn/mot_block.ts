@@ -7,6 +7,7 @@
 import { Tensor } from '../core/tensor';
 import { add } from '../ops';
 import { GroupedAttention } from './attention';
+import { KVCache } from './kv_cache';
 import { Batch } from './batch';
 import { FeedForward, GroupedSwiGLU } from './ffn';
 import { InitContext } from './init';
@@ -79,6 +80,18 @@ export class MoTBlock extends Module implements Block {
 
   forward(x: Tensor, batch: Batch): Tensor {
     this.#batch = batch;
+    return this.residual(x, batch, (xn) => this.attn.forward(xn, batch));
+  }
+
+  // One new token (batch of 1) through the block, attending over the cached keys and values.
+  decode(x: Tensor, batch: Batch, cache: KVCache): Tensor {
+    const y = this.residual(x, batch, (xn) => this.attn.decode(xn, batch, cache));
+    this.clearSaved();
+    return y;
+  }
+
+  // The two residual sub-layers around a given attention.
+  private residual(x: Tensor, batch: Batch, attend: (xn: Tensor) => Tensor): Tensor {
     const m = this.cfg.modalities;
     const ids = batch.rowIds(m);
     const pre = this.cfg.placement === 'pre';
@@ -86,10 +99,10 @@ export class MoTBlock extends Module implements Block {
     let a: Tensor;
     if (pre) {
       const xn = this.attnNorm.forward(x, ids);
-      a = this.attn.forward(xn, batch);
+      a = attend(xn);
       xn.dispose();
     } else {
-      const raw = this.attn.forward(x, batch);
+      const raw = attend(x);
       a = this.attnNorm.forward(raw, ids);
       raw.dispose();
     }

@@ -6,6 +6,7 @@ import { DType } from '../../core/dtype';
 import { Generator } from '../../core/random';
 import { Tensor } from '../../core/tensor';
 import { BlockKind, PRESETS, presetConfig, PresetName, flopsPerToken } from '../../model/config';
+import { Decoder } from '../../model/decode';
 import { Model } from '../../model/model';
 import { Batch } from '../../nn/batch';
 import { MoTBlock } from '../../nn/mot_block';
@@ -48,7 +49,7 @@ export interface BenchCase {
   make(ctx: BenchContext): Instance;
 }
 
-export const SUITES = ['gemm', 'grouped-gemm', 'attention', 'norm', 'routing', 'loss', 'adamw', 'block', 'step'] as const;
+export const SUITES = ['gemm', 'grouped-gemm', 'attention', 'norm', 'routing', 'loss', 'adamw', 'block', 'step', 'generate'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 const fmtShape = (s: number[]) => s.join('x');
@@ -353,6 +354,35 @@ function stepCase(preset: PresetName, batch: number, seq: number, blocks: 'mot' 
   };
 }
 
+// One generated token after a prompt of `prompt` tokens, with the KV cache: each run decodes one
+// token and rewinds, so the time is the per-token cost at that prompt length (flat in the prompt
+// length but for attention over the cache, which is small beside the projections and FFN).
+function decodeCase(preset: PresetName, prompt: number, blocks: 'mot' | 'mod' = 'mot'): BenchCase {
+  const kinds: BlockKind[] = blocks === 'mod' ? ['mot', 'mod'] : ['mot'];
+  const cfg = presetConfig(preset, benchVocab, Array.from({ length: PRESETS[preset].layers }, (_, i) => kinds[i % kinds.length]), { maxSeqLen: Math.max(PRESETS[preset].maxSeqLen, prompt + 1) });
+  return {
+    suite: 'generate', name: `next token with KV cache, ${preset} ${blocks === 'mod' ? 'MoT + MoD' : 'MoT'}`, shape: `prompt ${prompt}, d ${cfg.dModel}, ${cfg.layers} layers`,
+    flops: flopsPerToken(cfg, prompt) / 3,
+    make(ctx) {
+      const model = new Model(cfg, { device: ctx.device, seed: 1 });
+      const dec = new Decoder(model);
+      const V = cfg.vocabSize;
+      let mark: ReturnType<Decoder['mark']> | null = null;
+      return {
+        run: async (i) => {
+          if (!mark) {
+            for (let t = 0; t < prompt; t++) await dec.step((t * 7919) % V);
+            mark = dec.mark();
+          }
+          await dec.step((i * 31) % V);
+          dec.rewind(mark);
+        },
+        dispose: () => { dec.dispose(); model.dispose(); },
+      };
+    },
+  };
+}
+
 // Every case of the selected suites, sized for the device (full on CUDA, small on the CPU / --quick).
 export function benchCases(ctx: { device: Device; quick: boolean }): BenchCase[] {
   const big = ctx.device.isCuda && !ctx.quick;
@@ -388,5 +418,8 @@ export function benchCases(ctx: { device: Device; quick: boolean }): BenchCase[]
     for (const b of ['dense', 'mot', 'mod'] as const) cases.push(stepCase('small', 16, 1024, b));
     cases.push(stepCase('medium', 8, 2048));
   } else for (const b of ['dense', 'mot', 'mod'] as const) cases.push(stepCase('tiny', 4, 256, b));
+  // generate: per-token cost against the prompt length
+  for (const p of big ? [64, 512, 1536] : [16, 128, 512]) cases.push(decodeCase(big ? 'small' : 'tiny', p));
+  cases.push(decodeCase(big ? 'small' : 'tiny', big ? 512 : 128, 'mod'));
   return cases;
 }

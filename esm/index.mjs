@@ -1,0 +1,4 @@
+// ESM entry: the CommonJS build's exports, by name.
+export * from '../dist/index.js';
+import cjs from '../dist/index.js';
+export default cjs;
