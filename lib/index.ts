@@ -11,9 +11,11 @@ export * from './ops';
 export * as ops from './ops';
 
 // The library: models, training, data and generation (also as the subpaths mixt/model, mixt/train, mixt/data).
-export { createModel, loadModel, MixtModel } from './api/model';
+export { createModel, loadModel } from './api/model';
+export type { MixtModel } from './api/model';
 export type { CreateModelOptions, ParameterCounts } from './api/model';
-export { train, TrainRun } from './api/train';
+export { train } from './api/train';
+export type { TrainRun } from './api/train';
 export type { TrainRunOptions, TrainSummary, CheckpointEvent, StepReport, ModalityReport, RoutingReport } from './api/train';
 export type { ModelConfig, BlockKind, PresetName, ModalityConfig } from './model/config';
 export { generate, score, generateImage } from './api/generate';

@@ -258,7 +258,7 @@ describe('terminal output', () => {
   test('compare --help shows its defaults; compare shows progress of both runs', () => {
     const help = mixtCli(['compare', '--help'], root);
     expect(help.stdout).toMatch(/--preset <name>.*\(default: "tiny"\)/);
-    expect(help.stdout).toMatch(/--steps <n>[\s\S]*default: the preset's; tiny 1000/);
+    expect(help.stdout).toMatch(/--steps <n>[\s\S]*default: the preset's; tiny 1200/);
     expect(help.stdout).toMatch(/--out <dir>.*\(default: "runs\/compare"\)/);
     const dir = tmp();
     const r = mixtCli(['compare', '--steps', '3', '--device', 'cpu', '--out', 'cmp'], dir);

@@ -9,7 +9,7 @@ import { sampleImage } from '../model/diffusion_sample';
 import { pickToken, tokenModalities } from '../model/generate';
 import { TOK } from '../train/data/shapes';
 import { PATCHES, PATCH_TOKEN, latentsToRgb } from '../train/data/transfusion';
-import type { MixtModel } from './model';
+import { MixtModel } from './model';
 
 export interface GenerateOptions {
   /** Tokens to generate (default 20). */
@@ -28,6 +28,7 @@ export interface GenerateOptions {
 }
 
 function checkPrompt(fn: string, model: MixtModel, prompt: ArrayLike<number>): number[] {
+  if (!(model instanceof MixtModel)) throw typeError(fn, 'model', 'a model from createModel or loadModel', model);
   const V = model.config.vocabSize;
   if (!prompt || typeof prompt !== 'object' || typeof prompt.length !== 'number') throw typeError(fn, 'prompt', 'an array of token ids', prompt);
   const p = Array.from(prompt);
