@@ -1,11 +1,10 @@
 // `mixt eval`: per-modality loss and accuracy of a checkpoint on held-out data, each beside the
 // unigram baseline (the loss of a model that ignores context), with what the split holds out.
 import { Command } from 'commander';
-import Table from 'cli-table3';
 import { unigramEntropy } from '../train/data/dataset';
 import { HELD_OUT_PAIRS } from '../train/data/shapes';
 import { evaluate } from '../train/evaluate';
-import { fmt, intOption } from './common';
+import { fmt, intOption, table } from './common';
 import { loadModel } from './sample';
 import { loadData } from './train';
 
@@ -47,7 +46,7 @@ export async function runEval(o: EvalCliOptions): Promise<void> {
     console.log(JSON.stringify({ type: 'eval', split: about.split, modalities, diffusionLoss: rep.diffusionLoss }));
     return;
   }
-  const t = new Table({ head: ['modality', 'loss', 'unigram baseline', 'accuracy', 'targets'] });
+  const t = table(['modality', 'loss', 'unigram baseline', 'accuracy', 'targets']);
   rep.modalities.forEach((r, i) =>
     t.push(r.targets ? [r.name, fmt(r.loss), fmt(baseline[i]), `${(100 * r.accuracy).toFixed(1)}%`, String(r.targets)] : [r.name, '-', '-', '-', rep.diffusionLoss !== undefined ? '0 (diffusion)' : '0']),
   );

@@ -4,10 +4,9 @@
 // shows. A sample of noise scores at chance on every attribute; "exact" counts samples equal, cell
 // for cell, to the picture the caption describes.
 import * as cliProgress from 'cli-progress';
-import Table from 'cli-table3';
 import { hostRandom } from '../core/random';
 import { BACKGROUNDS, COLORS, PLACES, Picture, SHAPES, SIZES, allPictures, caption, isHeldOut, nearestPicture, render, tokenizeCaption } from '../train/data/shapes';
-import { fmt } from './common';
+import { fmt, table } from './common';
 
 export const ATTRIBUTES = ['shape', 'color', 'size', 'place', 'background'] as const;
 export type Attribute = (typeof ATTRIBUTES)[number];
@@ -85,7 +84,7 @@ const pct = (x: number) => `${fmt(100 * x, 1)}%`;
 // The report as a table: one row per attribute, a column per split, chance beside.
 export function scoreTable(r: ScoreReport): string {
   const splits: [string, ScoreSplit][] = [...(r.seen ? [['seen in training', r.seen] as [string, ScoreSplit]] : []), ['held-out pairs', r.heldOut]];
-  const t = new Table({ head: ['the picture shows the asked', ...splits.map(([name, s]) => `${name} (${s.n})`), 'chance'] });
+  const t = table(['the picture shows the asked', ...splits.map(([name, s]) => `${name} (${s.n})`), 'chance']);
   for (const a of ATTRIBUTES) t.push([a === 'color' ? 'colour' : a, ...splits.map(([, s]) => pct(s.rates[a])), pct(CHANCE[a])]);
   t.push(['picture, cell for cell', ...splits.map(([, s]) => pct(s.exact)), '-']);
   return t.toString();
