@@ -60,11 +60,16 @@ export function finalNormGroups(c: ModelConfig): number {
   return untied ? c.modalities.length : 1;
 }
 
+// Whether some block routes tokens around itself (Mixture-of-Depths).
+export function routesDepthIn(c: Pick<ModelConfig, 'blocks'>): boolean {
+  return c.blocks.some((b) => b === 'mod' || b === 'mode-staged');
+}
+
 // The config with the defaults this version resolves written out (the final norm's layout, the
 // Mixture-of-Depths gate), so that a saved model keeps meaning what it was trained as when a
 // default changes. A config without `finalNorm` was written before these were explicit.
 export function explicitConfig(c: ModelConfig): ModelConfig {
-  const routesDepth = c.blocks.some((b) => b === 'mod' || b === 'mode-staged');
+  const routesDepth = routesDepthIn(c);
   return {
     ...c,
     finalNorm: finalNormGroups(c) > 1 ? 'modality' : 'shared',

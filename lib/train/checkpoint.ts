@@ -7,7 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MixtError } from '../core/errors';
-import { ModelConfig, finalNormGroups } from '../model/config';
+import { ModelConfig, finalNormGroups, routesDepthIn } from '../model/config';
 import { Model } from '../model/model';
 import { Safetensors, StoredTensor, decodeSafetensors, safetensorsParts } from '../model/safetensors';
 import { exportParameters, exportTensor, importParameters, tensorLoadable } from '../model/weights';
@@ -107,7 +107,7 @@ export function latestStep(dir: string): number | undefined {
   } catch {
     return undefined;
   }
-  const m = /^step-(\d+)$/.exec(name);
+  const m = STEP_DIR.exec(name);
   return m ? Number(m[1]) : undefined;
 }
 
@@ -283,7 +283,7 @@ export async function loadCheckpointAsync(p: string): Promise<LoadedCheckpoint> 
 function olderDefaults(config: ModelConfig, weights: Safetensors): ModelConfig {
   if (!config || config.finalNorm !== undefined || !Array.isArray(config.modalities) || !Array.isArray(config.blocks)) return config;
   const perModality = config.modalities.length > 1 && config.modalities.every((m) => weights.tensors.has(`final_norm.weight.${m.name}`));
-  const routesDepth = config.blocks.some((b) => b === 'mod' || b === 'mode-staged');
+  const routesDepth = routesDepthIn(config);
   return {
     ...config,
     ...(perModality && finalNormGroups(config) === 1 ? { finalNorm: 'modality' as const } : {}),
