@@ -39,12 +39,20 @@ describe('mixt bench', () => {
   // its budget would time 20 runs; one that cut by a fixed guess would disagree with firstMs.
   test('a slow case gets fewer timed runs, to fit its time budget in units of its first run, and never fewer than 3', async () => {
     const cpu = Device.cpu;
-    const sleep = () => new Promise<void>((r) => setTimeout(r, 40));
+    // A Node timer may fire a millisecond or two early against performance.now() (libuv measures
+    // from its cached loop time), so the sleep re-arms until 40 ms of real time have passed.
+    const sleep = () => new Promise<void>((r) => {
+      const until = performance.now() + 40;
+      const wait = () => { const left = until - performance.now(); if (left <= 0) r(); else setTimeout(wait, Math.ceil(left)); };
+      wait();
+    });
     let calls = 0;
     const t = await timeRuns(cpu, () => { calls++; return sleep(); }, 5, 20, 400);
-    expect(t.firstMs).toBeGreaterThanOrEqual(39); // a timer never fires early
+    // The CPU queue's marks are stamped by its worker thread, which may pick the first one up a few
+    // ms late on a loaded machine: the span measured is the sleep less that delay.
+    expect(t.firstMs).toBeGreaterThanOrEqual(25);
     expect(t.runs).toBe(Math.max(3, Math.min(20, Math.floor(400 / t.firstMs!))));
-    expect(t.runs).toBeLessThanOrEqual(10); // 400 ms holds at most ten runs of >= 40 ms
+    expect(t.runs).toBeLessThanOrEqual(16); // 400 ms holds at most sixteen runs of >= 25 ms
     expect(calls).toBeLessThan(25);
     expect(t.medianMs).toBeGreaterThan(30);
     expect((await timeRuns(cpu, sleep, 1, 20, 1)).runs).toBe(3);
