@@ -20,6 +20,7 @@
 #include "../kernels/attention.h"
 #include "common.cuh"
 #include "hopper_attention.h"
+#include "sm90.cuh"
 
 namespace mixt::cuda::hopper {
 namespace {
@@ -47,39 +48,7 @@ struct AttnParams {
 };
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ uint32_t su32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
-__device__ __forceinline__ void bar_init(uint64_t* b, int n) { asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(su32(b)), "r"(n)); }
-__device__ __forceinline__ void bar_expect(uint64_t* b, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(su32(b)), "r"(bytes));
-}
-__device__ __forceinline__ void bar_arrive(uint64_t* b) { asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(su32(b))); }
-__device__ __forceinline__ void bar_wait(uint64_t* b, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred p;\nW_%=:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra W_%=;\n}\n" ::"r"(su32(b)), "r"(parity));
-}
-__device__ __forceinline__ void tma2d(void* dst, const CUtensorMap* m, int c0, int c1, uint64_t* b) {
-  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(su32(dst)),
-               "l"(m), "r"(c0), "r"(c1), "r"(su32(b))
-               : "memory");
-}
-__device__ __forceinline__ uint64_t desc128(const void* p) {
-  uint64_t a = su32(p);
-  return ((a & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
-}
-
-#define ACC8(i) "+f"(d[i + 0]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
-__device__ __forceinline__ void wgmma_s(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-      "%64, %65, p, 1, 1, 0, 0;\n}\n"
-      : ACC8(0), ACC8(8), ACC8(16), ACC8(24), ACC8(32), ACC8(40), ACC8(48), ACC8(56)
-      : "l"(da), "l"(db), "r"(accumulate));
-}
+using namespace sm90;
 
 __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
@@ -89,7 +58,7 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(su32(p)));
+               : "r"(smem_u32(p)));
 }
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -141,12 +110,12 @@ __global__ void __launch_bounds__(THREADS, 1)
   const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
   constexpr uint32_t KV_BYTES = D * BKV * 2;
   if (threadIdx.x == 0) {
-    bar_init(&sm.q_full, 1);
+    mbar_init(&sm.q_full, 1);
     for (int s = 0; s < 2; s++) {
-      bar_init(&sm.full[s], 1);
-      bar_init(&sm.empty[s], 2);
+      mbar_init(&sm.full[s], 1);
+      mbar_init(&sm.empty[s], 2);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::);
+    mbar_fence_init();
   }
   __syncthreads();
   const Range qr = range_of(p, q0, q1);  // every thread computes the same summaries
@@ -155,18 +124,18 @@ __global__ void __launch_bounds__(THREADS, 1)
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::);
     if (tid == 0) {
-      bar_expect(&sm.q_full, D * BQ * 2);
-      for (int hh = 0; hh < D / HALF; hh++) tma2d(sm.q[hh], &mq, h * D + hh * HALF, int(q0), &sm.q_full);
+      mbar_expect_tx(&sm.q_full, D * BQ * 2);
+      for (int hh = 0; hh < D / HALF; hh++) tma_load_2d(sm.q[hh], &mq, h * D + hh * HALF, int(q0), &sm.q_full);
       uint32_t it = 0;
       for (int64_t t = 0; t < ntiles; t++) {
         const int64_t k0 = t * BKV;
         if (tile_class(p, qr, range_of(p, k0, min(p.tokens, k0 + BKV))) == 0) continue;
         const int s = it & 1;
-        bar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
-        bar_expect(&sm.full[s], 2 * KV_BYTES);
+        mbar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
+        mbar_expect_tx(&sm.full[s], 2 * KV_BYTES);
         for (int hh = 0; hh < D / HALF; hh++) {
-          tma2d(sm.k[s][hh], &mk, hk * D + hh * HALF, int(k0), &sm.full[s]);
-          tma2d(sm.v[s][hh], &mv, hk * D + hh * HALF, int(k0), &sm.full[s]);
+          tma_load_2d(sm.k[s][hh], &mk, hk * D + hh * HALF, int(k0), &sm.full[s]);
+          tma_load_2d(sm.v[s][hh], &mv, hk * D + hh * HALF, int(k0), &sm.full[s]);
         }
         it++;
       }
@@ -181,27 +150,27 @@ __global__ void __launch_bounds__(THREADS, 1)
 #pragma unroll
   for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
   float mA = -FLT_MAX, mB = -FLT_MAX, lA = 0.f, lB = 0.f;
-  bar_wait(&sm.q_full, 0);
+  mbar_wait(&sm.q_full, 0);
   uint32_t it = 0;
   for (int64_t t = 0; t < ntiles; t++) {
     const int64_t k0 = t * BKV, k1 = min(p.tokens, k0 + BKV);
     const int cls = tile_class(p, qr, range_of(p, k0, k1));
     if (cls == 0) continue;  // the producer skipped it too
     const int s = it & 1;
-    bar_wait(&sm.full[s], (it >> 1) & 1);
+    mbar_wait(&sm.full[s], (it >> 1) & 1);
     // S = Q K^T for this warpgroup's 64 rows and the tile's 128 keys
     float d[64];
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+    wgmma_fence();
 #pragma unroll
     for (int hh = 0; hh < D / HALF; hh++)
 #pragma unroll
       for (int kk = 0; kk < HALF / 16; kk++) {
-        const uint64_t da = desc128(reinterpret_cast<const char*>(sm.q[hh]) + cw * 64 * 128 + kk * 32);
-        const uint64_t db = desc128(reinterpret_cast<const char*>(sm.k[s][hh]) + kk * 32);
-        wgmma_s(d, da, db, (hh > 0 || kk > 0) ? 1 : 0);
+        const uint64_t da = smem_desc_sw128(reinterpret_cast<const char*>(sm.q[hh]) + cw * 64 * 128 + kk * 32);
+        const uint64_t db = smem_desc_sw128(reinterpret_cast<const char*>(sm.k[s][hh]) + kk * 32);
+        wgmma_m64n128k16(d, da, db, (hh > 0 || kk > 0) ? 1 : 0);
       }
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    wgmma_commit();
+    wgmma_wait<0>();
     // mask and scale; chunk j holds keys 8j + 2 (lane % 4) + {0, 1} of rows A (d[4j..]) and B (d[4j+2..])
     float rowmaxA = -FLT_MAX, rowmaxB = -FLT_MAX;
 #pragma unroll
@@ -264,7 +233,7 @@ __global__ void __launch_bounds__(THREADS, 1)
     }
     __syncwarp();
     asm volatile("bar.sync %0, 128;\n" ::"r"(1 + cw));  // this warpgroup is done with the stage
-    if (tid == 0) bar_arrive(&sm.empty[s]);
+    if (tid == 0) mbar_arrive(&sm.empty[s]);
     it++;
   }
   lA += __shfl_xor_sync(0xffffffffu, lA, 1);

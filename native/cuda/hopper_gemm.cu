@@ -19,6 +19,7 @@
 #include "common.cuh"
 #include "gemm_core.cuh"
 #include "hopper_gemm.h"
+#include "sm90.cuh"
 
 namespace mixt::cuda::hopper {
 namespace {
@@ -39,62 +40,7 @@ struct Params {
 };
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ uint32_t smem_u32(const void* p) { return uint32_t(__cvta_generic_to_shared(p)); }
-
-__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes));
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)));
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n"
-      ".reg .pred p;\n"
-      "WAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-      "@!p bra WAIT_%=;\n"
-      "}\n" ::"r"(smem_u32(bar)),
-      "r"(parity));
-}
-__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(smem_u32(dst)),
-      "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar))
-      : "memory");
-}
-
-// A shared-memory matrix descriptor: K-major, 128-byte swizzle, 8-row atoms 1024 bytes apart.
-__device__ __forceinline__ uint64_t smem_desc(const void* p) {
-  uint64_t addr = smem_u32(p);
-  uint64_t d = 0;
-  d |= (addr & 0x3FFFF) >> 4;         // start address
-  d |= uint64_t(1) << 16;             // leading byte offset (unused with swizzling)
-  d |= uint64_t(1024 >> 4) << 32;     // stride byte offset: next 8-row atom
-  d |= uint64_t(1) << 62;             // 128-byte swizzle
-  return d;
-}
-
-#define MIXT_ACC8(i) "+f"(d[i + 0]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
-
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
-  asm volatile(
-      "{\n"
-      ".reg .pred p;\n"
-      "setp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-      "%64, %65, p, 1, 1, 0, 0;\n"
-      "}\n"
-      : MIXT_ACC8(0), MIXT_ACC8(8), MIXT_ACC8(16), MIXT_ACC8(24), MIXT_ACC8(32), MIXT_ACC8(40), MIXT_ACC8(48), MIXT_ACC8(56)
-      : "l"(da), "l"(db), "r"(scale_d));
-}
+using namespace sm90;
 
 // Tile t of the problem: (group, rows of the group, row and column origin); false past the end.
 __device__ bool find_tile(const GemmProblem& p, int64_t n_tiles, int64_t t, int64_t& row0, int64_t& rows, int64_t& m0, int64_t& n0, int& g) {
@@ -138,7 +84,7 @@ __global__ void __launch_bounds__(THREADS, 1)
       mbar_init(&sm.full[s], 1);
       mbar_init(&sm.empty[s], 2);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::);
+    mbar_fence_init();
   }
   __syncthreads();
 
@@ -172,16 +118,16 @@ __global__ void __launch_bounds__(THREADS, 1)
       for (int kt = 0; kt < ktiles; kt++, it++) {
         const int s = it % STAGES;
         mbar_wait(&sm.full[s], (it / STAGES) & 1);
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+        wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < BK / 16; kk++) {
           // within a 128-byte swizzled row, a k16 step is 32 bytes further
-          const uint64_t da = smem_desc(reinterpret_cast<const char*>(sm.a[s]) + cw * 64 * 128 + kk * 32);
-          const uint64_t db = smem_desc(reinterpret_cast<const char*>(sm.b[s]) + kk * 32);
+          const uint64_t da = smem_desc_sw128(reinterpret_cast<const char*>(sm.a[s]) + cw * 64 * 128 + kk * 32);
+          const uint64_t db = smem_desc_sw128(reinterpret_cast<const char*>(sm.b[s]) + kk * 32);
           wgmma_m64n128k16(d, da, db, (kt > 0 || kk > 0) ? 1 : 0);
         }
-        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        wgmma_commit();
+        wgmma_wait<0>();
         if (tid == 0) mbar_arrive(&sm.empty[s]);
       }
       // epilogue: accumulator layout of m64nN: warp w owns rows 16w..16w+15; chunk j holds
