@@ -39,7 +39,7 @@ describe('Mixture-of-Depths', () => {
 
   test('exactly k tokens per sequence change, each by the router weight times the block update; the rest pass unchanged', async () => {
     const x = randn(T * d, 2);
-    const mod = modBlock({ capacity: 0.25, gate: 'raw' }, 4);
+    const mod = modBlock({ capacity: 0.25, gate: 'raw', capacityBy: 'sequence' }, 4);
     const b = batchOf();
     const y = await runOriginal(mod, b, x);
     const k = mod.chosenPerRow(S);
@@ -64,29 +64,31 @@ describe('Mixture-of-Depths', () => {
     }
   });
 
-  for (const gate of ['raw', 'sigmoid'] as const) {
-    for (const aux of ['none', 'bce', 'predictor'] as const) {
-      test(`gradients reach the input, the block and the router (gate ${gate}, aux ${aux})`, async () => {
-        const mod = modBlock({ capacity: 0.3, gate, aux, auxWeight: 0.5, predictorHidden: 5 }, 5);
-        const x = randn(T * d, 6), r = randn(T * d, 7);
-        const b = batchOf();
-        const rg = await values(b.toGrouped(f64(r, [T, d])));
-        const loss = async (xx: Float64Array) => {
-          const v = await dot(mod.forward(b.toGrouped(f64(xx, [T, d])), b), rg);
-          const aux = aux_ === 'none' ? 0 : await mod.lastStats!.auxLoss.item();
-          mod.clearSaved();
-          return v + mod.cfg.auxWeight * aux;
-        };
-        const aux_ = aux;
-        mod.forward(b.toGrouped(f64(x, [T, d])), b);
-        mod.zeroGrad();
-        const dx = await values(b.toOriginal(mod.backward(f64(rg, [T, d]))));
-        // the input gradient (the BCE of the predictor is stop-gradient w.r.t. x; the router's BCE is not)
-        if (aux !== 'predictor') expect(await checkGradient(x, dx, loss, { probes: 10, eps: 1e-6, floor: 1e-5 })).toBeLessThan(1e-5);
-        const routed = mod.parameters().filter((q) => q.kind === 'router' || q.name.includes('w_down'));
-        await checkParameterGradients(routed, () => loss(x), { probes: 4, eps: 1e-5, floor: 1e-4 });
-      });
-    }
+  const gradVariants = [
+    ...(['raw', 'sigmoid'] as const).flatMap((gate) => (['none', 'bce', 'predictor'] as const).map((aux) => ({ gate, aux, capacityBy: 'modality' as const }))),
+    { gate: 'sigmoid' as const, aux: 'bce' as const, capacityBy: 'sequence' as const },
+  ];
+  for (const { gate, aux, capacityBy } of gradVariants) {
+    test(`gradients reach the input, the block and the router (gate ${gate}, aux ${aux}, capacity by ${capacityBy})`, async () => {
+      const mod = modBlock({ capacity: 0.3, gate, aux, auxWeight: 0.5, predictorHidden: 5, capacityBy }, 5);
+      const x = randn(T * d, 6), r = randn(T * d, 7);
+      const b = batchOf();
+      const rg = await values(b.toGrouped(f64(r, [T, d])));
+      const loss = async (xx: Float64Array) => {
+        const v = await dot(mod.forward(b.toGrouped(f64(xx, [T, d])), b), rg);
+        const aux = aux_ === 'none' ? 0 : await mod.lastStats!.auxLoss.item();
+        mod.clearSaved();
+        return v + mod.cfg.auxWeight * aux;
+      };
+      const aux_ = aux;
+      mod.forward(b.toGrouped(f64(x, [T, d])), b);
+      mod.zeroGrad();
+      const dx = await values(b.toOriginal(mod.backward(f64(rg, [T, d]))));
+      // the input gradient (the BCE of the predictor is stop-gradient w.r.t. x; the router's BCE is not)
+      if (aux !== 'predictor') expect(await checkGradient(x, dx, loss, { probes: 10, eps: 1e-6, floor: 1e-5 })).toBeLessThan(1e-5);
+      const routed = mod.parameters().filter((q) => q.kind === 'router' || q.name.includes('w_down'));
+      await checkParameterGradients(routed, () => loss(x), { probes: 4, eps: 1e-5, floor: 1e-4 });
+    });
   }
 
   test('generation is causal: a token\'s route and output do not depend on later tokens', async () => {

@@ -54,6 +54,7 @@ export interface RoutingReport {
   auxLoss?: number;
   predictorAccuracy?: number;
   meanGate?: number; // mod: mean gate of the chosen tokens (the factor on their update)
+  chosenShare?: number[]; // mod: fraction of each modality's tokens that went through the block (NaN: none in the batch)
   // moe: assignments per expert, max load over mean load, balancing and z losses
   load?: number[];
   maxOverMeanLoad?: number;
@@ -80,8 +81,11 @@ function releaseRouted(r: { mod: ModStats | null; moe: MoeStats | null }): void 
   r.mod?.auxLoss.dispose();
   r.mod?.agreement.dispose();
   r.mod?.gateMean.dispose();
+  r.mod?.chosenByModality.dispose();
   for (const t of r.moe ? [r.moe.load, r.moe.lbLoss, r.moe.zLoss] : []) t.dispose();
 }
+
+const shareOf = (chosen: number[], tokens: number[] | null) => chosen.map((c, m) => (tokens && tokens[m] ? c / tokens[m] : NaN));
 
 async function readRouting(routed: { layer: number; mod: ModStats | null; moe: MoeStats | null }[]): Promise<RoutingReport[]> {
   const out: RoutingReport[] = [];
@@ -93,6 +97,7 @@ async function readRouting(routed: { layer: number; mod: ModStats | null; moe: M
         auxLoss: await r.mod.auxLoss.item(),
         predictorAccuracy: (await r.mod.agreement.item()) / r.mod.tokens,
         meanGate: await r.mod.gateMean.item(),
+        chosenShare: shareOf(Array.from(await r.mod.chosenByModality.toArray()), r.mod.tokensByModality),
       });
     }
     if (r.moe) {
