@@ -116,7 +116,4 @@ describe('MoDBlock capacity by modality', () => {
     }
   });
 
-  test('the default takes the slots by modality', () => {
-    expect(MOD_DEFAULTS.capacityBy).toBe('modality');
-  });
 });

@@ -159,7 +159,7 @@ describe('Mixture-of-Experts FFN', () => {
 
 describe('FLOPs of routed models', () => {
   const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
-  test('a MoD layer costs its capacity\'s share of a block plus its router; compare\'s MoD model is the deepest within the MoT model\'s FLOPs', () => {
+  test('a MoD layer costs its capacity\'s share of a block plus its router; compare\'s MoD model: a routed block between each two MoT blocks, the widest FFN within the MoT model\'s FLOPs', () => {
     const cfg = (blocks: ('mot' | 'mod')[], capacity = 0.125) => presetConfig('tiny', vocab, blocks, { layers: blocks.length, mod: { capacity } });
     const S = 256, mot1 = flopsPerToken(cfg(['mot']), S), mot2 = flopsPerToken(cfg(['mot', 'mot']), S);
     const layer = mot2 - mot1, d = 96;
@@ -171,10 +171,13 @@ describe('FLOPs of routed models', () => {
     expect(mod).toBeCloseTo(0.125 * (layer - attn(S) + attn(32)) + 3 * 2 * d, 6);
     const plans = comparePlans('tiny', ['mot', 'mod'], S);
     const [motPlan, modPlan] = plans;
-    expect(modPlan.layers).toBeGreaterThan(motPlan.layers);
+    // a routed block between each two of the MoT model's 3 blocks, every FFN as wide as its FLOPs allow
+    expect(modPlan).toMatchObject({ pattern: 'mot,mod', layers: 5 });
     expect(modPlan.flops).toBeLessThanOrEqual(motPlan.flops);
-    const deeper = presetConfig('tiny', vocab, Array.from({ length: modPlan.layers + 1 }, (_, i) => (i % 2 ? 'mod' : 'mot')), { layers: modPlan.layers + 1 });
-    expect(flopsPerToken(deeper, S)).toBeGreaterThan(motPlan.flops);
+    expect(modPlan.flops).toBeGreaterThan(0.97 * motPlan.flops);
+    const mod5 = (ffnHidden: number) => flopsPerToken(presetConfig('tiny', vocab, ['mot', 'mod', 'mot', 'mod', 'mot'], { layers: 5, ffnHidden }), S);
+    expect(mod5(modPlan.ffnHidden)).toBe(modPlan.flops);
+    expect(mod5(modPlan.ffnHidden + 8)).toBeGreaterThan(motPlan.flops);
   });
 });
 

@@ -38,7 +38,7 @@ export interface ModConfig {
   predictorHidden: number;
 }
 
-export const MOD_DEFAULTS: ModConfig = { capacity: 0.125, capacityBy: 'modality', gate: 'sigmoid', aux: 'bce', auxWeight: 0.01, predictorHidden: 64 };
+export const MOD_DEFAULTS: ModConfig = { capacity: 0.125, capacityBy: 'sequence', gate: 'sigmoid', aux: 'bce', auxWeight: 0.01, predictorHidden: 64 };
 
 interface Saved {
   batch: Batch; // the parent batch (to leave and re-enter grouped order)

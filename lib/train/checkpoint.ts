@@ -279,19 +279,15 @@ export async function loadCheckpointAsync(p: string): Promise<LoadedCheckpoint> 
 // A config written before the resolved defaults were saved with it (no `finalNorm` field) means
 // what those older defaults meant: models with no modality-untied block (dense, moe) kept a final
 // norm per modality (final_norm.weight.{modality}, found in the weights), and Mixture-of-Depths
-// blocks multiplied the update by the raw router logit. A Mixture-of-Depths config without
-// `mod.capacityBy` was written before that choice was saved: its blocks took the top-k of the whole
-// sequence.
+// blocks multiplied the update by the raw router logit.
 function olderDefaults(config: ModelConfig, weights: Safetensors): ModelConfig {
-  if (!config || !Array.isArray(config.modalities) || !Array.isArray(config.blocks)) return config;
-  const routesDepth = routesDepthIn(config);
-  const capacity = routesDepth && config.mod?.capacityBy === undefined ? { capacityBy: 'sequence' as const } : {};
-  if (config.finalNorm !== undefined) return { ...config, ...(routesDepth ? { mod: { ...(config.mod ?? {}), ...capacity } } : {}) };
+  if (!config || config.finalNorm !== undefined || !Array.isArray(config.modalities) || !Array.isArray(config.blocks)) return config;
   const perModality = config.modalities.length > 1 && config.modalities.every((m) => weights.tensors.has(`final_norm.weight.${m.name}`));
+  const routesDepth = routesDepthIn(config);
   return {
     ...config,
     ...(perModality && finalNormGroups(config) === 1 ? { finalNorm: 'modality' as const } : {}),
-    ...(routesDepth ? { mod: { ...(config.mod ?? {}), ...capacity, ...(config.mod?.gate === undefined ? { gate: 'raw' as const } : {}) } } : {}),
+    ...(routesDepth && config.mod?.gate === undefined ? { mod: { ...(config.mod ?? {}), gate: 'raw' as const } } : {}),
   };
 }
 
