@@ -206,6 +206,17 @@ describe('routed models train', () => {
     const acc = tr.history.map((h) => h.routing!.find((r) => r.kind === 'mod')!.predictorAccuracy!);
     const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     expect(avg(acc.slice(-30))).toBeGreaterThan(avg(acc.slice(0, 20)) + 0.03);
+    // the report gives each modality's share of the routed block's tokens
+    for (const h of tr.history.slice(-5)) {
+      const r = h.routing!.find((x) => x.kind === 'mod')!;
+      expect(r.chosenShare).toHaveLength(3);
+      for (const v of r.chosenShare!) if (!Number.isNaN(v)) expect(v >= 0 && v <= 1).toBe(true);
+    }
+    const byModality = new Trainer(new Model({ ...cfg, mod: { ...cfg.mod, capacityBy: 'modality' } }, { device: Device.cpu, seed: 1 }), data, { ...opts, steps: 2 });
+    await byModality.trainStep();
+    // capacity by modality: pictures (64 or more tokens a row) get their quarter, up to one token of rounding per row
+    expect(Math.abs(byModality.history[0].routing!.find((x) => x.kind === 'mod')!.chosenShare![1] - 0.25)).toBeLessThan(0.05);
+    byModality.dispose();
     for (const kinds of [['moe'], ['mode-staged'], ['mode-integrated'], ['mot+moe']] as const) {
       const c = presetConfig('tiny', vocab, [...kinds, ...kinds], { dModel: 32, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 48, moe: { experts: 4, k: 2, hidden: 32 } });
       const t2 = new Trainer(new Model(c, { device: Device.cpu, seed: 1 }), data, { ...opts, steps: 30 });

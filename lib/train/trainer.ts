@@ -70,6 +70,7 @@ export interface StepReport {
   gradNorm: number;
   tokens: number; // tokens processed this step
   ms: number;
+  cpuMs: number; // CPU time of the process over the step, every thread (steadier than ms on a shared machine; counts any other work of the process)
   tokensPerSecond: number;
   mfu?: number; // model FLOPs utilisation (CUDA)
   skipped?: string; // why the update was skipped
@@ -175,7 +176,7 @@ export class Trainer {
   // One optimisation step (accum micro-batches). Resolves after the update is queued and the
   // step's statistics are read.
   async trainStep(): Promise<StepReport> {
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = process.cpuUsage();
     const { model, opts } = this;
     const M = model.modalities;
     const stats: { lossSums: Tensor; counts: Tensor; correct: Tensor; diffusion?: Tensor; dispose(): void }[] = [];
@@ -240,6 +241,7 @@ export class Trainer {
     this.step++;
     this.tokens += tokens;
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
     const report: StepReport = {
       step: this.step,
       lr,
@@ -253,6 +255,7 @@ export class Trainer {
       gradNorm: Math.sqrt(gsqValue),
       tokens,
       ms,
+      cpuMs: (cpu.user + cpu.system) / 1000,
       tokensPerSecond: (tokens / ms) * 1000,
       ...(this.#peak ? { mfu: (flopsPerToken(model.cfg, opts.seqLen) * tokens) / (ms / 1000) / this.#peak } : {}),
       ...(skipped ? { skipped } : {}),
