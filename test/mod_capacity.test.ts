@@ -78,9 +78,10 @@ describe('chooseTokens', () => {
     }
   }
 
-  test('capacity by modality needs the host modality ids: a clear error otherwise', () => {
+  test('capacity by modality needs the host modality ids, each in range: a clear error otherwise', () => {
     const t = mixt.tensor(new Float64Array(8), [8], { dtype: 'f64' });
     expect(() => chooseTokens(t, null, 2, 8, 2, 'modality')).toThrow(/modality ids on the host/);
+    expect(() => chooseTokens(t, Int32Array.from([0, 1, 0, 2, 0, 0, 0, 0]), 2, 8, 2, 'modality')).toThrow(/chooseTokens: modality id 2 of token 3 is outside \[0, 2\)/);
     t.dispose();
   });
 });

@@ -1,6 +1,6 @@
 // Mixture-of-Depths (arXiv 2404.02258) around any block: a scalar router (linear, no bias) scores
-// every token; per sequence (packed row) exactly k = max(1, ceil(C * S)) tokens, ties to the
-// earlier one, go through the block, in order and with their original positions (attention among
+// every token; per sequence (packed row) exactly k = max(1, ceil(C * S)) tokens (the top scores of
+// the row, or of each modality's share of it: mod_capacity.ts), ties to the earlier one, go through the block, in order and with their original positions (attention among
 // the chosen only, causal by original position); the block's update is multiplied by the router
 // weight and added back on the residual; the others pass unchanged. The router learns through
 // that product. Top-k is not causal, so sampling uses a causal decision, trained here: an
@@ -8,8 +8,7 @@
 // predictor on the stop-gradient input ('predictor').
 import { Tensor } from '../core/tensor';
 import {
-  add, cast, copy_, fill_, full, gatherRows, log, matmul, mul, relu, rowDot, rowScale, scale, scatterRows, sigmoid, softplus, step, sub, sum,
-  tensor, topkRows,
+  add, cast, copy_, fill_, gatherRows, log, matmul, mul, relu, rowDot, rowScale, scale, scatterRows, sigmoid, softplus, step, sub, sum, tensor,
 } from '../ops';
 import { Batch } from './batch';
 import { InitContext, normalInit } from './init';
