@@ -268,4 +268,17 @@ describe('terminal output', () => {
     // a second comparison replaces its own runs (no refusal)
     expect(mixtCli(['compare', '--steps', '2', '--device', 'cpu', '--out', 'cmp'], dir).status).toBe(0);
   });
+
+  test('compare with MoD: the equal-FLOPs MoD model, its FLOPs, step time and CPU time beside MoT\'s, and the share of each modality it routed', () => {
+    const dir = tmp();
+    const r = mixtCli(['compare', '--blocks', 'mot,mod', '--steps', '5', '--device', 'cpu', '--out', 'cmp'], dir);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^MoD \(5 layers mot,mod, FFN 224, capacity 12\.5%\): 0\.99x the MoT FLOPs per step, step time \d+ ms \([\d.]+x MoT's: -?\d+% saved\), CPU time per step \d+ ms \([\d.]+x MoT's: -?\d+% saved\)$/m);
+    expect(r.stdout).toMatch(/^ {2}tokens through its routed blocks \(last 50 steps\): text [\d.]+%, image [\d.]+%, tone [\d.]+%$/m);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'cmp', 'compare.json'), 'utf8'));
+    const mod = json.cost.find((c: { model: string }) => c.model === 'mod');
+    expect(mod).toMatchObject({ layers: 5, ffnHidden: 224, blocks: 'mot,mod' });
+    expect(mod.cpuMsPerStep).toBeGreaterThan(0);
+    expect(json.curves.mod.every((s: { cpuMs: number }) => s.cpuMs > 0)).toBe(true);
+  });
 });

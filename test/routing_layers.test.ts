@@ -39,7 +39,7 @@ describe('Mixture-of-Depths', () => {
 
   test('exactly k tokens per sequence change, each by the router weight times the block update; the rest pass unchanged', async () => {
     const x = randn(T * d, 2);
-    const mod = modBlock({ capacity: 0.25, gate: 'raw' }, 4);
+    const mod = modBlock({ capacity: 0.25, gate: 'raw', capacityBy: 'sequence' }, 4);
     const b = batchOf();
     const y = await runOriginal(mod, b, x);
     const k = mod.chosenPerRow(S);
@@ -64,29 +64,31 @@ describe('Mixture-of-Depths', () => {
     }
   });
 
-  for (const gate of ['raw', 'sigmoid'] as const) {
-    for (const aux of ['none', 'bce', 'predictor'] as const) {
-      test(`gradients reach the input, the block and the router (gate ${gate}, aux ${aux})`, async () => {
-        const mod = modBlock({ capacity: 0.3, gate, aux, auxWeight: 0.5, predictorHidden: 5 }, 5);
-        const x = randn(T * d, 6), r = randn(T * d, 7);
-        const b = batchOf();
-        const rg = await values(b.toGrouped(f64(r, [T, d])));
-        const loss = async (xx: Float64Array) => {
-          const v = await dot(mod.forward(b.toGrouped(f64(xx, [T, d])), b), rg);
-          const aux = aux_ === 'none' ? 0 : await mod.lastStats!.auxLoss.item();
-          mod.clearSaved();
-          return v + mod.cfg.auxWeight * aux;
-        };
-        const aux_ = aux;
-        mod.forward(b.toGrouped(f64(x, [T, d])), b);
-        mod.zeroGrad();
-        const dx = await values(b.toOriginal(mod.backward(f64(rg, [T, d]))));
-        // the input gradient (the BCE of the predictor is stop-gradient w.r.t. x; the router's BCE is not)
-        if (aux !== 'predictor') expect(await checkGradient(x, dx, loss, { probes: 10, eps: 1e-6, floor: 1e-5 })).toBeLessThan(1e-5);
-        const routed = mod.parameters().filter((q) => q.kind === 'router' || q.name.includes('w_down'));
-        await checkParameterGradients(routed, () => loss(x), { probes: 4, eps: 1e-5, floor: 1e-4 });
-      });
-    }
+  const gradVariants = [
+    ...(['raw', 'sigmoid'] as const).flatMap((gate) => (['none', 'bce', 'predictor'] as const).map((aux) => ({ gate, aux, capacityBy: 'modality' as const }))),
+    { gate: 'sigmoid' as const, aux: 'bce' as const, capacityBy: 'sequence' as const },
+  ];
+  for (const { gate, aux, capacityBy } of gradVariants) {
+    test(`gradients reach the input, the block and the router (gate ${gate}, aux ${aux}, capacity by ${capacityBy})`, async () => {
+      const mod = modBlock({ capacity: 0.3, gate, aux, auxWeight: 0.5, predictorHidden: 5, capacityBy }, 5);
+      const x = randn(T * d, 6), r = randn(T * d, 7);
+      const b = batchOf();
+      const rg = await values(b.toGrouped(f64(r, [T, d])));
+      const loss = async (xx: Float64Array) => {
+        const v = await dot(mod.forward(b.toGrouped(f64(xx, [T, d])), b), rg);
+        const aux = aux_ === 'none' ? 0 : await mod.lastStats!.auxLoss.item();
+        mod.clearSaved();
+        return v + mod.cfg.auxWeight * aux;
+      };
+      const aux_ = aux;
+      mod.forward(b.toGrouped(f64(x, [T, d])), b);
+      mod.zeroGrad();
+      const dx = await values(b.toOriginal(mod.backward(f64(rg, [T, d]))));
+      // the input gradient (the BCE of the predictor is stop-gradient w.r.t. x; the router's BCE is not)
+      if (aux !== 'predictor') expect(await checkGradient(x, dx, loss, { probes: 10, eps: 1e-6, floor: 1e-5 })).toBeLessThan(1e-5);
+      const routed = mod.parameters().filter((q) => q.kind === 'router' || q.name.includes('w_down'));
+      await checkParameterGradients(routed, () => loss(x), { probes: 4, eps: 1e-5, floor: 1e-4 });
+    });
   }
 
   test('generation is causal: a token\'s route and output do not depend on later tokens', async () => {
@@ -157,7 +159,7 @@ describe('Mixture-of-Experts FFN', () => {
 
 describe('FLOPs of routed models', () => {
   const vocab = { size: SHAPES_VOCAB.size, modalities: SHAPES_VOCAB.modalities.map((m) => ({ name: m.name, range: m.range })) };
-  test('a MoD layer costs its capacity\'s share of a block plus its router; compare\'s MoD model is the deepest within the MoT model\'s FLOPs', () => {
+  test('a MoD layer costs its capacity\'s share of a block plus its router; compare\'s MoD model: a routed block between each two MoT blocks, the widest FFN within the MoT model\'s FLOPs', () => {
     const cfg = (blocks: ('mot' | 'mod')[], capacity = 0.125) => presetConfig('tiny', vocab, blocks, { layers: blocks.length, mod: { capacity } });
     const S = 256, mot1 = flopsPerToken(cfg(['mot']), S), mot2 = flopsPerToken(cfg(['mot', 'mot']), S);
     const layer = mot2 - mot1, d = 96;
@@ -169,10 +171,13 @@ describe('FLOPs of routed models', () => {
     expect(mod).toBeCloseTo(0.125 * (layer - attn(S) + attn(32)) + 3 * 2 * d, 6);
     const plans = comparePlans('tiny', ['mot', 'mod'], S);
     const [motPlan, modPlan] = plans;
-    expect(modPlan.layers).toBeGreaterThan(motPlan.layers);
+    // a routed block between each two of the MoT model's 3 blocks, every FFN as wide as its FLOPs allow
+    expect(modPlan).toMatchObject({ pattern: 'mot,mod', layers: 5 });
     expect(modPlan.flops).toBeLessThanOrEqual(motPlan.flops);
-    const deeper = presetConfig('tiny', vocab, Array.from({ length: modPlan.layers + 1 }, (_, i) => (i % 2 ? 'mod' : 'mot')), { layers: modPlan.layers + 1 });
-    expect(flopsPerToken(deeper, S)).toBeGreaterThan(motPlan.flops);
+    expect(modPlan.flops).toBeGreaterThan(0.97 * motPlan.flops);
+    const mod5 = (ffnHidden: number) => flopsPerToken(presetConfig('tiny', vocab, ['mot', 'mod', 'mot', 'mod', 'mot'], { layers: 5, ffnHidden }), S);
+    expect(mod5(modPlan.ffnHidden)).toBe(modPlan.flops);
+    expect(mod5(modPlan.ffnHidden + 8)).toBeGreaterThan(motPlan.flops);
   });
 });
 
@@ -201,6 +206,17 @@ describe('routed models train', () => {
     const acc = tr.history.map((h) => h.routing!.find((r) => r.kind === 'mod')!.predictorAccuracy!);
     const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     expect(avg(acc.slice(-30))).toBeGreaterThan(avg(acc.slice(0, 20)) + 0.03);
+    // the report gives each modality's share of the routed block's tokens
+    for (const h of tr.history.slice(-5)) {
+      const r = h.routing!.find((x) => x.kind === 'mod')!;
+      expect(r.chosenShare).toHaveLength(3);
+      for (const v of r.chosenShare!) if (!Number.isNaN(v)) expect(v >= 0 && v <= 1).toBe(true);
+    }
+    const byModality = new Trainer(new Model({ ...cfg, mod: { ...cfg.mod, capacityBy: 'modality' } }, { device: Device.cpu, seed: 1 }), data, { ...opts, steps: 2 });
+    await byModality.trainStep();
+    // capacity by modality: pictures (64 or more tokens a row) get their quarter, up to one token of rounding per row
+    expect(Math.abs(byModality.history[0].routing!.find((x) => x.kind === 'mod')!.chosenShare![1] - 0.25)).toBeLessThan(0.05);
+    byModality.dispose();
     for (const kinds of [['moe'], ['mode-staged'], ['mode-integrated'], ['mot+moe']] as const) {
       const c = presetConfig('tiny', vocab, [...kinds, ...kinds], { dModel: 32, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 48, moe: { experts: 4, k: 2, hidden: 32 } });
       const t2 = new Trainer(new Model(c, { device: Device.cpu, seed: 1 }), data, { ...opts, steps: 30 });

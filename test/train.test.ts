@@ -87,6 +87,18 @@ describe('the dense baseline', () => {
     expect(w.slice(0, 32)).not.toEqual(w.slice(32, 64)); // the per-modality norms did train apart
     expect(await lossOf(loaded)).toEqual(await lossOf(old));
   });
+
+  test('a MoD checkpoint saves how its capacity is taken (so a later default cannot change what it means)', async () => {
+    for (const capacityBy of [undefined, 'modality'] as const) {
+      const cfg = presetConfig('tiny', vocab, ['mot', 'mod'], { dModel: 32, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 48, ...(capacityBy ? { mod: { capacityBy } } : {}) });
+      const tr = new Trainer(new Model(cfg, { device: Device.cpu, seed: 5 }), data, opts(1));
+      await tr.trainStep();
+      const saved = JSON.parse(fs.readFileSync(path.join(await tr.save(tmp()), 'state.json'), 'utf8')).config;
+      expect(saved.mod.capacityBy).toBe(capacityBy ?? 'sequence');
+      tr.dispose();
+      tr.model.dispose();
+    }
+  });
 });
 
 describe('training', () => {

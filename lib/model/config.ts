@@ -73,7 +73,7 @@ export function explicitConfig(c: ModelConfig): ModelConfig {
   return {
     ...c,
     finalNorm: finalNormGroups(c) > 1 ? 'modality' : 'shared',
-    ...(routesDepth ? { mod: { ...(c.mod ?? {}), gate: modSettings(c).gate } } : {}),
+    ...(routesDepth ? { mod: { ...(c.mod ?? {}), gate: modSettings(c).gate, capacityBy: modSettings(c).capacityBy } } : {}),
   };
 }
 
@@ -165,6 +165,7 @@ export function validateConfig(c: ModelConfig): ModelConfig {
   for (const b of c.blocks) if (!BLOCK_KINDS.includes(b)) throw typeError(fn, 'blocks', `kinds from ${BLOCK_KINDS.join(', ')}`, b);
   const mod = modSettings(c), moe = moeSettings(c);
   if (!(mod.capacity > 0 && mod.capacity <= 1)) throw rangeError(fn, 'mod.capacity', 'a fraction in (0, 1]', mod.capacity);
+  if (mod.capacityBy !== 'sequence' && mod.capacityBy !== 'modality') throw typeError(fn, 'mod.capacityBy', "'sequence' or 'modality'", mod.capacityBy);
   if (!['raw', 'sigmoid', 'one'].includes(mod.gate)) throw typeError(fn, 'mod.gate', "'raw', 'sigmoid' or 'one'", mod.gate);
   if (!['bce', 'predictor', 'none'].includes(mod.aux)) throw typeError(fn, 'mod.aux', "'bce', 'predictor' or 'none'", mod.aux);
   int(fn, 'moe.experts', moe.experts, 1);

@@ -38,6 +38,8 @@ export class Batch {
   readonly rowLength: number; // tokens per packed row
   // tokens per modality, when the layout came from the host (null for a subset chosen on the device)
   readonly hostCounts: number[] | null;
+  // modality id of each token, original order, when the layout came from the host
+  readonly hostModality: Int32Array | null;
   #repeated = new Map<number, Tensor>();
   #denseOffsets: Tensor | null = null;
 
@@ -55,6 +57,7 @@ export class Batch {
       const counts = new Array<number>(modalities).fill(0);
       for (const m of layout.modality) if (m >= 0 && m < modalities) counts[m]++;
       this.hostCounts = counts;
+      this.hostModality = layout.modality;
     } else {
       this.T = layout.modalityIds.shape[0];
       this.modalityIds = layout.modalityIds;
@@ -63,6 +66,7 @@ export class Batch {
       this.spanIds = layout.spanIds;
       this.rowLength = layout.rowLength;
       this.hostCounts = null;
+      this.hostModality = null;
     }
     this.identity = modalities === 1;
     this.plan = routingPlan(this.modalityIds, modalities);

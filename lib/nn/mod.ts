@@ -1,6 +1,6 @@
 // Mixture-of-Depths (arXiv 2404.02258) around any block: a scalar router (linear, no bias) scores
-// every token; per sequence (packed row) exactly k = max(1, ceil(C * S)) tokens, ties to the
-// earlier one, go through the block, in order and with their original positions (attention among
+// every token; per sequence (packed row) exactly k = max(1, ceil(C * S)) tokens (the top scores of
+// the row, or of each modality's share of it: mod_capacity.ts), ties to the earlier one, go through the block, in order and with their original positions (attention among
 // the chosen only, causal by original position); the block's update is multiplied by the router
 // weight and added back on the residual; the others pass unchanged. The router learns through
 // that product. Top-k is not causal, so sampling uses a causal decision, trained here: an
@@ -8,12 +8,12 @@
 // predictor on the stop-gradient input ('predictor').
 import { Tensor } from '../core/tensor';
 import {
-  add, cast, copy_, fill_, full, gatherRows, log, matmul, mul, relu, rowDot, rowScale, scale, scatterRows, sigmoid, softplus, step, sub, sum,
-  tensor, topkRows,
+  add, cast, copy_, fill_, gatherRows, log, matmul, mul, relu, rowDot, rowScale, scale, scatterRows, sigmoid, softplus, step, sub, sum, tensor,
 } from '../ops';
 import { Batch } from './batch';
 import { InitContext, normalInit } from './init';
 import { Module, keep } from './module';
+import { ModCapacityBy, chooseTokens } from './mod_capacity';
 import { KVCache } from './kv_cache';
 import { Block, MoTBlock } from './mot_block';
 import { Parameter } from './parameter';
@@ -23,6 +23,9 @@ export type ModAux = 'bce' | 'predictor' | 'none';
 
 export interface ModConfig {
   capacity: number; // fraction C of each sequence's tokens that go through the block
+  // how the k = ceil(C * S) slots of a sequence are taken: by the top scores of the whole sequence, or
+  // shared among the modalities in proportion to their tokens, each by its own top scores (mod_capacity.ts)
+  capacityBy: ModCapacityBy;
   // what multiplies the update: sigmoid of the router logit (default), the raw logit (the paper's
   // literal r), or 1 (tests). The raw logit starts near 0 (a small router on a small residual
   // stream); the block's gradient is proportional to it and the router's to the block's (untrained)
@@ -34,7 +37,7 @@ export interface ModConfig {
   predictorHidden: number;
 }
 
-export const MOD_DEFAULTS: ModConfig = { capacity: 0.125, gate: 'sigmoid', aux: 'bce', auxWeight: 0.01, predictorHidden: 64 };
+export const MOD_DEFAULTS: ModConfig = { capacity: 0.125, capacityBy: 'sequence', gate: 'sigmoid', aux: 'bce', auxWeight: 0.01, predictorHidden: 64 };
 
 interface Saved {
   batch: Batch; // the parent batch (to leave and re-enter grouped order)
@@ -54,6 +57,8 @@ export interface ModStats {
   auxLoss: Tensor; // [1] BCE of the causal decision against top-k
   agreement: Tensor; // [1] tokens where the causal decision equals top-k's choice
   gateMean: Tensor; // [1] mean gate of the chosen tokens (what their update is multiplied by)
+  chosenByModality: Tensor; // i32 [M] chosen tokens of each modality
+  tokensByModality: number[] | null; // tokens of each modality (null for a batch chosen on the device)
   tokens: number;
   chosen: number;
 }
@@ -134,11 +139,7 @@ export class MoDBlock extends Module implements Block {
     const k = this.chosenPerRow(S);
     const xo = batch.toOriginal(x);
     const logits = MoDBlock.column(xo, this.router.compute);
-    const scores = logits.reshape([R, S]);
-    const idx2 = topkRows(scores, k, { flat: true });
-    scores.dispose();
-    const idx = idx2.reshape([R * k]);
-    idx2.dispose();
+    const { idx, mask: target } = chooseTokens(logits, batch.hostModality, batch.modalities, S, k, this.cfg.capacityBy);
     const subBatch = batch.subset(idx, k);
     const xs = gatherRows(xo, idx);
     const xsg = subBatch.toGrouped(xs);
@@ -156,12 +157,12 @@ export class MoDBlock extends Module implements Block {
     const upd = rowScale(delta, g);
     scatterRows(upd, idx, T, { accumulate: true, out });
     upd.dispose();
-    const ones = full([R * k], 1, { device: x.device, dtype: logits.dtype });
-    const target = scatterRows(ones, idx, T); // 1 for the tokens top-k chose
-    ones.dispose();
     const { pred, hidden } = this.predict(xo);
     this.releaseStats();
-    this.lastStats = { ...this.stats(logits, target, pred, T, R * k), gateMean: meanOf(g) };
+    this.lastStats = {
+      ...this.stats(logits, target, pred, T, R * k), gateMean: meanOf(g),
+      chosenByModality: copy_(Tensor.empty(subBatch.plan.counts.shape, 'i32', x.device), subBatch.plan.counts), tokensByModality: batch.hostCounts,
+    };
     this.#saved = { batch, xo, idx, sub: subBatch, delta, g, logits, target, pred, hidden };
     const y = batch.toGrouped(out);
     out.dispose();
@@ -243,7 +244,7 @@ export class MoDBlock extends Module implements Block {
   }
 
   // BCE of the causal decision against top-k, and how often they agree (device scalars).
-  private stats(logits: Tensor, target: Tensor, pred: Tensor | null, T: number, chosen: number): Omit<ModStats, 'gateMean'> {
+  private stats(logits: Tensor, target: Tensor, pred: Tensor | null, T: number, chosen: number): Omit<ModStats, 'gateMean' | 'chosenByModality' | 'tokensByModality'> {
     let loss: Tensor, prob: Tensor;
     if (pred) {
       // -(t log p + (1 - t) log(1 - p))
@@ -367,6 +368,7 @@ export class MoDBlock extends Module implements Block {
     this.lastStats?.auxLoss.dispose();
     this.lastStats?.agreement.dispose();
     this.lastStats?.gateMean.dispose();
+    this.lastStats?.chosenByModality.dispose();
     this.lastStats = null;
   }
 }

@@ -54,6 +54,7 @@ export interface RoutingReport {
   auxLoss?: number;
   predictorAccuracy?: number;
   meanGate?: number; // mod: mean gate of the chosen tokens (the factor on their update)
+  chosenShare?: number[]; // mod: fraction of each modality's tokens that went through the block (NaN: none in the batch)
   // moe: assignments per expert, max load over mean load, balancing and z losses
   load?: number[];
   maxOverMeanLoad?: number;
@@ -69,6 +70,7 @@ export interface StepReport {
   gradNorm: number;
   tokens: number; // tokens processed this step
   ms: number;
+  cpuMs: number; // CPU time of the process over the step, every thread (steadier than ms on a shared machine; counts any other work of the process)
   tokensPerSecond: number;
   mfu?: number; // model FLOPs utilisation (CUDA)
   skipped?: string; // why the update was skipped
@@ -80,8 +82,11 @@ function releaseRouted(r: { mod: ModStats | null; moe: MoeStats | null }): void 
   r.mod?.auxLoss.dispose();
   r.mod?.agreement.dispose();
   r.mod?.gateMean.dispose();
+  r.mod?.chosenByModality.dispose();
   for (const t of r.moe ? [r.moe.load, r.moe.lbLoss, r.moe.zLoss] : []) t.dispose();
 }
+
+const shareOf = (chosen: number[], tokens: number[] | null) => chosen.map((c, m) => (tokens && tokens[m] ? c / tokens[m] : NaN));
 
 async function readRouting(routed: { layer: number; mod: ModStats | null; moe: MoeStats | null }[]): Promise<RoutingReport[]> {
   const out: RoutingReport[] = [];
@@ -93,6 +98,7 @@ async function readRouting(routed: { layer: number; mod: ModStats | null; moe: M
         auxLoss: await r.mod.auxLoss.item(),
         predictorAccuracy: (await r.mod.agreement.item()) / r.mod.tokens,
         meanGate: await r.mod.gateMean.item(),
+        chosenShare: shareOf(Array.from(await r.mod.chosenByModality.toArray()), r.mod.tokensByModality),
       });
     }
     if (r.moe) {
@@ -170,7 +176,7 @@ export class Trainer {
   // One optimisation step (accum micro-batches). Resolves after the update is queued and the
   // step's statistics are read.
   async trainStep(): Promise<StepReport> {
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = process.cpuUsage();
     const { model, opts } = this;
     const M = model.modalities;
     const stats: { lossSums: Tensor; counts: Tensor; correct: Tensor; diffusion?: Tensor; dispose(): void }[] = [];
@@ -235,6 +241,7 @@ export class Trainer {
     this.step++;
     this.tokens += tokens;
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
     const report: StepReport = {
       step: this.step,
       lr,
@@ -248,6 +255,7 @@ export class Trainer {
       gradNorm: Math.sqrt(gsqValue),
       tokens,
       ms,
+      cpuMs: (cpu.user + cpu.system) / 1000,
       tokensPerSecond: (tokens / ms) * 1000,
       ...(this.#peak ? { mfu: (flopsPerToken(model.cfg, opts.seqLen) * tokens) / (ms / 1000) / this.#peak } : {}),
       ...(skipped ? { skipped } : {}),
