@@ -1,9 +1,10 @@
 // Transfusion sampling: denoise an image after a prompt with DDIM (eta = 0) in a few steps, with
 // classifier-free guidance (out = out_uncond + w (out_cond - out_uncond) on the network's output,
-// eps or v; the unconditional pass drops the prompt, as caption dropout did in training).
+// eps, v or x0; the unconditional pass drops the prompt, as caption dropout did in training).
 import { Generator } from '../core/random';
 import { Batch } from '../nn/batch';
 import { alphaBar } from '../nn/diffusion';
+import { DiffusionPrediction } from './config';
 import { randn } from '../ops';
 import { tokenModalities } from './generate';
 import { Model } from './model';
@@ -57,15 +58,16 @@ export async function sampleImage(model: Model, prompt: number[], o: DiffusionSa
 
 // One DDIM (eta = 0) step from x_t at alpha-bar `ab` to `abPrev`, given the network's output: the
 // clean estimate, clipped to the data range [-1, 1], and the noise direction re-derived from it.
-export function ddimStep(x: Float32Array, out: Float32Array, prediction: 'eps' | 'v', ab: number, abPrev: number): Float32Array {
+export function ddimStep(x: Float32Array, out: Float32Array, prediction: DiffusionPrediction, ab: number, abPrev: number): Float32Array {
   if (out.length !== x.length) throw new RangeError(`ddimStep: argument "out" expected ${x.length} values (one per latent), received ${out.length}`);
   if (!(ab > 0 && ab <= 1 && abPrev >= ab && abPrev <= 1)) throw new RangeError(`ddimStep: expected 0 < ab <= abPrev <= 1, received ab ${ab}, abPrev ${abPrev}`);
   const next = new Float32Array(x.length);
   const sa = Math.sqrt(ab), sb = Math.sqrt(1 - ab);
   for (let j = 0; j < x.length; j++) {
-    const x0raw = prediction === 'v' ? sa * x[j] - sb * out[j] : (x[j] - sb * out[j]) / sa;
+    const x0raw = prediction === 'x0' ? out[j] : prediction === 'v' ? sa * x[j] - sb * out[j] : (x[j] - sb * out[j]) / sa;
     const x0 = Math.max(-1, Math.min(1, x0raw));
-    const eps = ab < 1 ? (x[j] - sa * x0) / sb : prediction === 'v' ? sb * x[j] + sa * out[j] : out[j];
+    // at abar = 1 (no noise) x_t is the picture and abPrev = 1: the noise term vanishes whatever it is
+    const eps = ab < 1 ? (x[j] - sa * x0) / sb : prediction === 'v' ? sb * x[j] + sa * out[j] : prediction === 'eps' ? out[j] : 0;
     next[j] = Math.sqrt(abPrev) * x0 + Math.sqrt(1 - abPrev) * eps;
   }
   return next;
