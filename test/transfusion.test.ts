@@ -2,13 +2,12 @@ import * as mixt from '../lib';
 import { Device } from '../lib/core/device';
 import { TRANSFUSION_DEFAULTS, presetConfig } from '../lib/model/config';
 import { Model } from '../lib/model/model';
-import { ddimStep, sampleImage } from '../lib/model/diffusion_sample';
+import { ddimStep, networkOutput, sampleImage } from '../lib/model/diffusion_sample';
 import { Batch } from '../lib/nn/batch';
 import { alphaBar } from '../lib/nn/diffusion';
 import { PackedLoader } from '../lib/train/data/loader';
 import { Picture, SHAPES_VOCAB, TOK, allPictures, caption, nearestPicture, render, tokenizeCaption } from '../lib/train/data/shapes';
 import { PATCHES, PATCH_DIM, PATCH_TOKEN, gridLatents, latentsToRgb, pictureLatents, rgbToPalette, transfusionCorpus } from '../lib/train/data/transfusion';
-import { tokenModalities } from '../lib/model/generate';
 import { evaluate } from '../lib/train/evaluate';
 import { TRAIN_DEFAULTS, Trainer } from '../lib/train/trainer';
 import { hostRandom } from '../lib/core/random';
@@ -51,6 +50,28 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
       const p = b.images!.positions[j];
       if (j > 0 && b.docIds[p] === b.docIds[b.images!.positions[j - 1]]) expect(b.images!.timesteps[j]).toBe(b.images!.timesteps[j - 1]);
     }
+  });
+
+  test("training draws each picture's timestep in the model's range, more of them at high noise under timestepPower 2; bad settings are refused", () => {
+    const ds = transfusionCorpus({ docs: 2000 });
+    const draws = (tf: { timesteps: number; timestepPower?: number }) => {
+      const L = new PackedLoader(ds, 256, 4, 3, 0, tf);
+      return Array.from({ length: 20 }, () => Array.from(L.next().images!.timesteps)).flat();
+    };
+    const highShare = (ts: number[], T: number) => ts.filter((t) => t >= T / 2).length / ts.length;
+    const uniform = draws({ timesteps: 1000 }), rising = draws({ timesteps: 1000, timestepPower: 2 });
+    expect(Math.abs(highShare(uniform, 1000) - 0.5)).toBeLessThan(0.08); // P(t >= T/2) = 1/2
+    expect(Math.abs(highShare(rising, 1000) - 0.75)).toBeLessThan(0.08); // = 1 - (1/2)^2
+    // the trainer's loader draws in the model's range (it used to assume 1000 steps)
+    const model = new Model(tfCfg({ transfusion: { ...tfCfg().transfusion!, timesteps: 100 } }), { device: Device.cpu, seed: 1 });
+    const tr = new Trainer(model, ds, { ...TRAIN_DEFAULTS, steps: 1, batch: 4, seqLen: 256 });
+    const ts = Array.from({ length: 5 }, () => Array.from(tr.loader.next().images!.timesteps)).flat();
+    expect(Math.max(...ts)).toBeLessThan(100);
+    expect(Math.max(...ts)).toBeGreaterThan(80);
+    tr.dispose();
+    model.dispose();
+    expect(() => new Model(tfCfg({ transfusion: { ...tfCfg().transfusion!, prediction: 'noise' as 'v' } }), { device: Device.cpu })).toThrow(/transfusion\.prediction.*'eps', 'v' or 'x0'/);
+    expect(() => new Model(tfCfg({ transfusion: { ...tfCfg().transfusion!, timestepPower: 0 } }), { device: Device.cpu })).toThrow(RangeError);
   });
 
   test('a DDIM step with the exact network output lands on the same noisy picture at the next level, for eps, v and x0', () => {
@@ -101,18 +122,13 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
     const data = transfusionCorpus({ docs: 400, pictures: pics, kinds: [['caption->image', 1]] });
     const tr = new Trainer(model, data, { ...TRAIN_DEFAULTS, steps: 300, batch: 2, seqLen: 128, lr: 1e-2, minLr: 1e-3, warmup: 10 });
     while (tr.step < 300) await tr.trainStep();
-    const modOf = tokenModalities(model), t = tf.timesteps - 1;
+    const t = tf.timesteps - 1;
     let mse = 0, shapes = 0;
     for (const p of pics) {
       const words = tokenizeCaption(caption(p).join(' '));
-      const prefix = [TOK.bos, ...words, TOK.boi];
-      const tokens = Int32Array.from([...prefix, ...new Array(PATCHES).fill(PATCH_TOKEN)]);
-      const spanIds = Int32Array.from(tokens, (_, i) => (i >= prefix.length ? 0 : -1));
-      const batch = new Batch({ modality: Int32Array.from(tokens, (k) => modOf[k]), docIds: new Int32Array(tokens.length), positions: Int32Array.from(tokens, (_, i) => i), spanIds }, 3, Device.cpu);
       const rand = hostRandom(7);
       const xt = Float32Array.from({ length: PATCHES * PATCH_DIM }, () => Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand()));
-      const out = await model.predictNoise(batch, tokens, xt, Int32Array.from({ length: PATCHES }, (_, i) => prefix.length + i), t);
-      batch.dispose();
+      const out = await networkOutput(model, [TOK.bos, ...words, TOK.boi], xt, t, { patchToken: PATCH_TOKEN, patches: PATCHES });
       const x0 = ddimStep(xt, out, tf.prediction!, alphaBar(t, tf.timesteps), 1); // abar 1 next: the clean estimate
       const want = pictureLatents(p);
       mse += x0.reduce((a, v, j) => a + (v - want[j]) ** 2, 0) / x0.length / pics.length;

@@ -25,23 +25,10 @@ export async function sampleImage(model: Model, prompt: number[], o: DiffusionSa
   if (!tf) throw new RangeError('sampleImage: this model has no Transfusion image path');
   const steps = Math.max(1, Math.min(tf.timesteps, o.steps ?? 50)), w = o.guidance ?? 3;
   const P = o.patches, pd = tf.patchDim;
-  const modOf = tokenModalities(model);
   const noise = randn([P * pd], { generator: new Generator(o.seed ?? 1) });
   let x: Float32Array = Float32Array.from(await noise.toArray());
   noise.dispose();
-  const predict = async (prefix: number[], xt: Float32Array, t: number) => {
-    const tokens = Int32Array.from([...prefix, ...new Array(P).fill(o.patchToken)]);
-    const positions = Int32Array.from({ length: P }, (_, i) => prefix.length + i);
-    const span = Int32Array.from(tokens, (_, i) => (i >= prefix.length ? 0 : -1));
-    const batch = new Batch(
-      { modality: Int32Array.from(tokens, (tk) => modOf[tk]), docIds: new Int32Array(tokens.length), positions: Int32Array.from(tokens, (_, i) => i), spanIds: span },
-      model.modalities,
-      model.device,
-    );
-    const eps = await model.predictNoise(batch, tokens, xt, positions, t);
-    batch.dispose();
-    return eps;
-  };
+  const predict = (prefix: number[], xt: Float32Array, t: number) => networkOutput(model, prefix, xt, t, o);
   const cond = [o.beginSequence, ...prompt, o.beginImage], uncond = [o.beginSequence, o.beginImage];
   const times = Array.from({ length: steps }, (_, i) => Math.round(((tf.timesteps - 1) * (steps - 1 - i)) / Math.max(1, steps - 1)));
   const prediction = tf.prediction ?? 'eps';
@@ -54,6 +41,25 @@ export async function sampleImage(model: Model, prompt: number[], o: DiffusionSa
     x = ddimStep(x, out, prediction, ab, abPrev);
   }
   return x;
+}
+
+// The network's output (eps, v or x0) [patches * patchDim] for a picture of latents x_t at step t after
+// `prefix` (the tokens up to and including the one that opens the picture).
+export async function networkOutput(model: Model, prefix: number[], xt: Float32Array, t: number, o: Pick<DiffusionSampleOptions, 'patchToken' | 'patches'>): Promise<Float32Array> {
+  const P = o.patches, modOf = tokenModalities(model);
+  const tokens = Int32Array.from([...prefix, ...new Array(P).fill(o.patchToken)]);
+  const positions = Int32Array.from({ length: P }, (_, i) => prefix.length + i);
+  const span = Int32Array.from(tokens, (_, i) => (i >= prefix.length ? 0 : -1));
+  const batch = new Batch(
+    { modality: Int32Array.from(tokens, (tk) => modOf[tk]), docIds: new Int32Array(tokens.length), positions: Int32Array.from(tokens, (_, i) => i), spanIds: span },
+    model.modalities,
+    model.device,
+  );
+  try {
+    return await model.predictNoise(batch, tokens, xt, positions, t);
+  } finally {
+    batch.dispose();
+  }
 }
 
 // One DDIM (eta = 0) step from x_t at alpha-bar `ab` to `abPrev`, given the network's output: the
