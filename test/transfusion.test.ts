@@ -137,6 +137,8 @@ describe('Transfusion: continuous pictures with a diffusion loss', () => {
         shapes += nearestPicture(rgbToPalette(latentsToRgb(lat))).picture.shape === p.shape ? 1 : 0;
       }
     }
+    tr.dispose();
+    model.dispose();
     expect(mse).toBeLessThan(0.02);
     expect(shapes).toBe(2 * pics.length);
   });
