@@ -3,6 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import Table from 'cli-table3';
 import * as fs from 'fs';
 import { DeviceChoice, chooseDevice } from '../core/device';
+import { ModelConfig } from '../model/config';
 
 export function intOption(name: string, min = 1) {
   return (v: string): number => {
@@ -60,4 +61,10 @@ export function readJsonOption(option: string, file: string, expected: string): 
   } catch (e) {
     throw new RangeError(`${option} ${file}: not JSON (${(e as Error).message}); expected ${expected}`);
   }
+}
+
+// What a Transfusion model's diffusion loss is the error of, in words.
+export function predictionName(cfg: ModelConfig): string {
+  const p = cfg.transfusion?.prediction ?? 'eps';
+  return p === 'eps' ? 'noise' : p === 'x0' ? 'clean picture (x0)' : 'v';
 }

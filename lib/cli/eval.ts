@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { unigramEntropy } from '../train/data/dataset';
 import { HELD_OUT_PAIRS } from '../train/data/shapes';
 import { evaluate } from '../train/evaluate';
-import { fmt, intOption, table } from './common';
+import { fmt, intOption, predictionName, table } from './common';
 import { loadModel } from './sample';
 import { loadData } from './train';
 
@@ -52,7 +52,7 @@ export async function runEval(o: EvalCliOptions): Promise<void> {
   );
   console.log(`${about.split}\n${t.toString()}\n${about.baseline}`);
   if (rep.diffusionLoss !== undefined) {
-    console.log(`diffusion (MSE of the ${model.cfg.transfusion?.prediction === 'v' ? 'v' : 'noise'} prediction on held-out pictures): ${fmt(rep.diffusionLoss)}`);
+    console.log(`diffusion (MSE of the ${predictionName(model.cfg)} prediction on held-out pictures): ${fmt(rep.diffusionLoss)}`);
   }
 }
 

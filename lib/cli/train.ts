@@ -14,7 +14,7 @@ import { assertStepFits, describeEstimate, estimateStep, estimateWarnings } from
 import { resumedOptions } from '../train/resume';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
 import { Device } from '../core/device';
-import { deviceName, fmt, intOption, numberOption, pickDevice, readJsonOption, table, warn } from './common';
+import { deviceName, fmt, intOption, numberOption, pickDevice, predictionName, readJsonOption, table, warn } from './common';
 
 // Defaults per preset: the tiny one finishes in under three minutes on 2 CPU cores.
 export const RUN_DEFAULTS: Record<PresetName, { steps: number; batch: number; seq: number; lr: number }> = {
@@ -248,7 +248,7 @@ function printSummary(r: TrainResult): void {
   });
   const run = r.trainer.throughput();
   console.log(t.toString());
-  if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the ${r.trainer.config.transfusion?.prediction === 'v' ? 'v' : 'noise'} prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
+  if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the ${predictionName(r.trainer.config)} prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
   const resumed = r.trainer.startStep ? ` (${run.steps} in this run, resumed at step ${r.trainer.startStep})` : '';
   console.log(`${r.last.step} steps${resumed}, ${r.trainer.tokens} tokens, ${Math.round(run.tokensPerSecond)} tokens/s${resumed ? ' in this run' : ''}${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
   console.log(`checkpoint: ${r.checkpoint}`);

@@ -41,8 +41,10 @@ export interface ModelConfig {
   // unties weights by modality, so a `dense` model shares every weight)
   finalNorm?: 'modality' | 'shared';
   // the Transfusion setting: continuous image patches with a diffusion loss. The network predicts
-  // `prediction`: the noise ('eps', the default of older checkpoints) or v = sqrt(abar) eps - sqrt(1 - abar) x0.
-  transfusion?: { patchDim: number; lambda: number; timesteps: number; prediction?: DiffusionPrediction };
+  // `prediction`: the noise ('eps', the default of older checkpoints), v = sqrt(abar) eps - sqrt(1 - abar) x0,
+  // or the clean picture x0. Training draws each picture's timestep as floor(timesteps * u^(1 / timestepPower)),
+  // u uniform: 1 (older checkpoints) is uniform, 2 a density rising linearly with the noise level.
+  transfusion?: { patchDim: number; lambda: number; timesteps: number; prediction?: DiffusionPrediction; timestepPower?: number };
   // a learned embedding of each image token's index inside its picture (a run of tokens of this
   // modality), for the first `size` tokens of a picture
   imagePositions?: { modality: string; size: number };
@@ -77,11 +79,13 @@ export function explicitConfig(c: ModelConfig): ModelConfig {
   };
 }
 
-export type DiffusionPrediction = 'eps' | 'v';
+export const DIFFUSION_PREDICTIONS = ['eps', 'v', 'x0'] as const;
+export type DiffusionPrediction = (typeof DIFFUSION_PREDICTIONS)[number];
 
-// The Transfusion settings `mixt train --objective transfusion` uses (besides the patch size):
-// v-prediction, since an eps loss barely depends on the caption (see noisyInputs in model.ts).
-export const TRANSFUSION_DEFAULTS = { lambda: 5, timesteps: 1000, prediction: 'v' as DiffusionPrediction };
+// The Transfusion settings `mixt train --objective transfusion` uses (besides the patch size): the
+// network predicts the clean picture, and training draws more high-noise levels than low ones, where
+// the caption alone says what to draw (see noisyInputs in model.ts for why not eps or v).
+export const TRANSFUSION_DEFAULTS = { lambda: 5, timesteps: 1000, prediction: 'x0' as DiffusionPrediction, timestepPower: 2 };
 
 export function modSettings(c: ModelConfig): ModConfig {
   return { ...MOD_DEFAULTS, ...(c.mod ?? {}) };
@@ -174,8 +178,12 @@ export function validateConfig(c: ModelConfig): ModelConfig {
   if (moe.choice !== 'token' && moe.choice !== 'expert') throw typeError(fn, 'moe.choice', "'token' or 'expert'", moe.choice);
   if (moe.choice === 'expert' && !(moe.capacityFactor > 0)) throw rangeError(fn, 'moe.capacityFactor', 'a positive capacity factor for expert choice', moe.capacityFactor);
   if (c.finalNorm !== undefined && c.finalNorm !== 'modality' && c.finalNorm !== 'shared') throw typeError(fn, 'finalNorm', "'modality' or 'shared'", c.finalNorm);
-  if (c.transfusion?.prediction !== undefined && c.transfusion.prediction !== 'eps' && c.transfusion.prediction !== 'v') {
-    throw typeError(fn, 'transfusion.prediction', "'eps' or 'v'", c.transfusion.prediction);
+  if (c.transfusion?.prediction !== undefined && !DIFFUSION_PREDICTIONS.includes(c.transfusion.prediction)) {
+    throw typeError(fn, 'transfusion.prediction', "'eps', 'v' or 'x0'", c.transfusion.prediction);
+  }
+  const power = c.transfusion?.timestepPower;
+  if (power !== undefined && !(typeof power === 'number' && power > 0 && Number.isFinite(power))) {
+    throw rangeError(fn, 'transfusion.timestepPower', 'a positive finite number', power);
   }
   if (c.imagePositions !== undefined) {
     if (!c.modalities.some((m) => m.name === c.imagePositions!.modality)) {

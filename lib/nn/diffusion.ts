@@ -1,7 +1,7 @@
 // The Transfusion setting's continuous image path: image patches enter through a linear patch
 // projection plus a timestep embedding (added to the token embedding at their positions) and leave
-// through a linear head that predicts the noise (DDPM epsilon-prediction), trained with
-// lambda * MSE beside the language-model loss.
+// through a linear head that predicts the noise, v or the clean patches (the model's config says
+// which; see Model.noisyInputs), trained with lambda * MSE beside the language-model loss.
 import { Tensor } from '../core/tensor';
 import { cast, gatherRows, matmul, mean, scale, scatterRows, square, sub } from '../ops';
 import { InitContext, normalInit } from './init';

@@ -1,5 +1,5 @@
 // Held-out evaluation: mean cross-entropy and accuracy per modality over a number of packed batches,
-// and for a Transfusion model the diffusion loss (MSE of the noise prediction) on held-out pictures.
+// and for a Transfusion model the diffusion loss (MSE of the network's prediction) on held-out pictures.
 import { Generator } from '../core/random';
 import { Model } from '../model/model';
 import { TokenDataset } from './data/dataset';
@@ -13,7 +13,7 @@ export interface EvalReport {
 
 export async function evaluate(model: Model, data: TokenDataset, opts: { batch: number; seqLen: number; batches: number; seed?: number }): Promise<EvalReport> {
   const M = model.modalities;
-  const loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed ?? 12345);
+  const loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed ?? 12345, 0, model.cfg.transfusion ?? { timesteps: 1000 });
   const noise = new Generator((opts.seed ?? 12345) * 2 + 1); // the same draws for every checkpoint: comparable numbers
   const sums = new Float64Array(M), counts = new Float64Array(M), correct = new Float64Array(M);
   let diffusion = 0, diffusionParts = 0;

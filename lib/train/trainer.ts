@@ -148,7 +148,7 @@ export class Trainer {
 
   constructor(readonly model: Model, data: TokenDataset, opts: TrainOptions, deviceName = '') {
     this.opts = opts;
-    this.loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed);
+    this.loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed, 0, model.cfg.transfusion ?? { timesteps: 1000 });
     this.optimizer = new AdamW(model.parameters(), {
       beta1: opts.beta1, beta2: opts.beta2, eps: 1e-8, weightDecay: opts.weightDecay, clipNorm: opts.clipNorm,
     });

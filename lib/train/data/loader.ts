@@ -33,7 +33,7 @@ export class PackedLoader {
     readonly rows: number,
     readonly seed: number,
     readonly padToken = 0,
-    readonly diffusionSteps = 1000,
+    readonly diffusion: { timesteps: number; timestepPower?: number } = { timesteps: 1000 },
   ) {
     if (data.docOffsets.length < 2) throw new RangeError('PackedLoader: the dataset has no documents');
     this.#shuffle();
@@ -83,7 +83,7 @@ export class PackedLoader {
           break; // the row is full; this document starts the next row
         }
         // one diffusion timestep per document, a pure function of (seed, epoch, document): resumable
-        const t = patchIdx ? Math.floor(hostRandom(this.seed * 7919 + this.#state.epoch * 104729 + doc * 31)() * this.diffusionSteps) : 0;
+        const t = patchIdx ? this.#timestep(hostRandom(this.seed * 7919 + this.#state.epoch * 104729 + doc * 31)()) : 0;
         this.#takeDoc();
         for (let i = 0; i < len; i++) {
           const p = at + i;
@@ -127,6 +127,12 @@ export class PackedLoader {
       b.images = { x0, positions: Int32Array.from(imgPos), timesteps: Int32Array.from(imgT) };
     }
     return b;
+  }
+
+  // floor(T * u^(1 / power)): density proportional to t^(power - 1) (power 1: uniform)
+  #timestep(u: number): number {
+    const { timesteps, timestepPower = 1 } = this.diffusion;
+    return Math.min(timesteps - 1, Math.floor(timesteps * u ** (1 / timestepPower)));
   }
 
   #peekDoc(): number {
