@@ -127,7 +127,7 @@ export interface Binding {
 
   // collectives across processes (native/addon/ops_collective.cpp): MPI for CPU tensors, NCCL for
   // CUDA tensors, both loaded at run time. Tensor collectives are stream-ordered; host ones are Promises.
-  commMpiInit(timeoutSeconds: number): Promise<{ rank: number; size: number; library: string }>;
+  commMpiInit(timeoutSeconds: number, library: string): Promise<{ rank: number; size: number; library: string }>;
   commAllReduce(tensors: H[]): void;
   commBroadcast(tensors: H[], root: number): void;
   commWait(device: number): void;

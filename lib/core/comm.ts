@@ -12,6 +12,8 @@ import { Tensor } from './tensor';
 export interface CommOptions {
   /** Seconds a collective may take before it fails with ERR_COMM_TIMEOUT (default: MIXT_COMM_TIMEOUT, else 300). */
   timeoutSeconds?: number;
+  /** The MPI library to load (default: MIXT_MPI_LIBRARY, else libmpi.so.40, else libmpi.so). Open MPI's ABI only. */
+  mpiLibrary?: string;
 }
 
 const DEFAULT_TIMEOUT_S = 300;
@@ -52,10 +54,12 @@ export class Communicator {
   static async init(device: Device, opts: CommOptions = {}): Promise<Communicator> {
     if (!(device instanceof Device)) throw typeError('Communicator.init', 'device', 'a Device', device);
     const timeout = timeoutOf(opts);
+    const mpiLibrary = opts.mpiLibrary ?? process.env.MIXT_MPI_LIBRARY ?? '';
+    if (typeof mpiLibrary !== 'string') throw typeError('Communicator.init', 'mpiLibrary', 'a file name', mpiLibrary);
     const b = native();
     const underMpi = launchedByMpi();
     if (!device.isCuda) {
-      const w = await b.commMpiInit(timeout);
+      const w = await b.commMpiInit(timeout, mpiLibrary);
       return new Communicator('mpi', w.rank, w.size, w.library, device, w.library);
     }
     if (!underMpi) {
@@ -66,7 +70,7 @@ export class Communicator {
       const library = await b.commNcclInit(device.id, 0, 1, b.commNcclUniqueId());
       return new Communicator('nccl', 0, 1, library, device, null);
     }
-    const w = await b.commMpiInit(timeout);
+    const w = await b.commMpiInit(timeout, mpiLibrary);
     // rank 0 makes NCCL's bootstrap id; MPI carries it to the others
     const id = await b.commHostBroadcast(w.rank === 0 ? b.commNcclUniqueId() : new Uint8Array(128), 0);
     const library = await b.commNcclInit(device.id, w.rank, w.size, id);

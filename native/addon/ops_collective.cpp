@@ -59,22 +59,38 @@ void all_reduce_bucket(const std::vector<Buffer>& bufs) {
   }
 }
 
-// commMpiInit(timeoutSeconds) -> Promise<{ rank, size, library }>
+// commMpiInit(timeoutSeconds, library) -> Promise<{ rank, size, library }> ('' : the usual names)
 MIXT_ENTRY(comm_mpi_init) {
   double t = number_arg(info, 0, "timeoutSeconds");
+  if (!info[1].IsString()) throw Error("ERR_INVALID_ARG", "commMpiInit: library: expected a string");
+  std::string library = info[1].As<Napi::String>().Utf8Value();
   timeout_s = t;
-  auto world = std::make_shared<mpi::World>();
-  uint64_t ticket = CommThread::get().push("MPI_Init", [world] {
-    *world = mpi::init();
-    CommThread::get().set_identity("rank " + std::to_string(world->rank) + " of " + std::to_string(world->size));
+  // a failed init is this call's error, not the communication thread's (a later init may succeed)
+  struct Outcome {
+    mpi::World world;
+    std::string code, message;
+  };
+  auto out = std::make_shared<Outcome>();
+  uint64_t ticket = CommThread::get().push("MPI_Init", [out, library] {
+    try {
+      out->world = mpi::init(library);
+    } catch (const Error& e) {
+      out->code = e.code;
+      out->message = e.what();
+      return;
+    }
+    CommThread::get().set_identity("rank " + std::to_string(out->world.rank) + " of " + std::to_string(out->world.size));
   });
   return PromiseWorker::start(
-      info.Env(), [ticket, t] { CommThread::get().wait(ticket, t); },
-      [world](Napi::Env env) {
+      info.Env(), [ticket, t, out] {
+        CommThread::get().wait(ticket, t);
+        if (!out->code.empty()) throw Error(out->code, out->message);
+      },
+      [out](Napi::Env env) {
         Napi::Object o = Napi::Object::New(env);
-        o.Set("rank", world->rank);
-        o.Set("size", world->size);
-        o.Set("library", world->library);
+        o.Set("rank", out->world.rank);
+        o.Set("size", out->world.size);
+        o.Set("library", out->world.library);
         return o;
       });
 }

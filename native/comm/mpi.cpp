@@ -2,7 +2,6 @@
 
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -56,10 +55,9 @@ Handle object(const char* name) {
   return p;
 }
 
-void load() {
+void load(const std::string& library) {
   std::string tried;
-  const char* env = std::getenv("MIXT_MPI_LIBRARY");
-  std::vector<std::string> names = env && *env ? std::vector<std::string>{env} : std::vector<std::string>{"libmpi.so.40", "libmpi.so"};
+  std::vector<std::string> names = !library.empty() ? std::vector<std::string>{library} : std::vector<std::string>{"libmpi.so.40", "libmpi.so"};
   for (const std::string& name : names) {
     // RTLD_GLOBAL: Open MPI's components (dlopened by libmpi) resolve symbols of libmpi itself
     api.lib = dlopen(name.c_str(), RTLD_NOW | RTLD_GLOBAL);
@@ -108,10 +106,18 @@ constexpr int64_t kChunk = int64_t(1) << 30;
 
 }  // namespace
 
-World init() {
+World init(const std::string& library) {
   std::lock_guard<std::mutex> g(mu);
   if (ready) return world;
-  if (!api.lib) load();
+  if (!api.lib) {
+    try {
+      load(library);
+    } catch (...) {
+      if (api.lib) dlclose(api.lib);  // not usable: the next init looks again
+      api.lib = nullptr;
+      throw;
+    }
+  }
   int done = 0;
   check(api.Initialized(&done), "MPI_Initialized");
   if (!done) {

@@ -19,9 +19,9 @@ struct World {
   std::string library;  // the file dlopen loaded
 };
 
-// Loads the library (MIXT_MPI_LIBRARY, else libmpi.so.40, else libmpi.so) and initialises MPI with
-// errors returned, not aborting. Idempotent. Throws ERR_COMM_UNAVAILABLE naming the library and why.
-World init();
+// Loads the library (`library`, else libmpi.so.40, else libmpi.so) and initialises MPI with errors
+// returned, not aborting. Idempotent. Throws ERR_COMM_UNAVAILABLE naming the library and why.
+World init(const std::string& library);
 bool initialised();
 // In place, summed over all ranks: f32 or f64 elements.
 void all_reduce_sum(void* data, int64_t count, DType dtype);
