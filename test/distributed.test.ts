@@ -127,6 +127,10 @@ const env = {
   ...process.env, MIXT_DEVICE: 'cpu', MIXT_SKIP_LOAD_CHECK: '1',
   // root in containers; 2 ranks on a machine of fewer cores
   OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1',
+  // containers often forbid the cross-process memory reads of shared-memory single copy
+  OMPI_MCA_btl_vader_single_copy_mechanism: 'none',
+  // a waiting rank yields its core instead of spinning (2 ranks may share 2 cores with their compute)
+  OMPI_MCA_mpi_yield_when_idle: '1',
 };
 const TRAIN = ['train', '--device', 'cpu', '--batch', '4', '--seq', '96', '--json', '--force'];
 
