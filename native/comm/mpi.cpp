@@ -1,6 +1,6 @@
 #include "mpi.h"
 
-#include <dlfcn.h>
+#include "runtime_library.h"
 
 #include <mutex>
 #include <vector>
@@ -14,9 +14,10 @@ constexpr int kSuccess = 0;
 constexpr int kThreadFunneled = 1;  // Open MPI: SINGLE 0, FUNNELED 1, SERIALIZED 2, MULTIPLE 3
 constexpr int kMaxErrorString = 256;
 
+RuntimeLibrary lib("MPI", "install Open MPI, e.g. `apt-get install openmpi-bin libopenmpi-dev`, or set MIXT_MPI_LIBRARY "
+                                "to its libmpi.so; launch with mpirun");
+
 struct Api {
-  void* lib = nullptr;
-  std::string file;
   Handle comm_world, dt_float, dt_double, dt_byte, op_sum, errors_return;
   int (*Init_thread)(int*, char***, int, int*);
   int (*Initialized)(int*);
@@ -28,7 +29,7 @@ struct Api {
   int (*Bcast)(void*, int, Handle, int, Handle);
   int (*Barrier)(Handle);
   int (*Finalize)();
-  int (*Error_string)(int, char*, int*);
+  int (*Error_string)(int, char*, int*) = nullptr;
 };
 
 Api api;
@@ -36,56 +37,30 @@ World world;
 bool ready = false;
 std::mutex mu;
 
-[[noreturn]] void unavailable(const std::string& why) {
-  throw Error("ERR_COMM_UNAVAILABLE", "MPI is unusable: " + why +
-                                          " (install Open MPI, e.g. `apt-get install openmpi-bin libopenmpi-dev`, "
-                                          "or set MIXT_MPI_LIBRARY to its libmpi.so; launch with mpirun)");
-}
-
-template <typename T>
-void bind(T& fn, const char* name) {
-  fn = reinterpret_cast<T>(dlsym(api.lib, name));
-  if (!fn) unavailable(api.file + " has no " + name);
-}
 Handle object(const char* name) {
-  void* p = dlsym(api.lib, name);
-  if (!p)
-    unavailable(api.file + " exports no " + name + ": it is not Open MPI (MPICH and its derivatives use integer " +
-                "handles, an ABI this build does not support)");
-  return p;
+  return lib.symbol(name, "it is not Open MPI (MPICH and its derivatives use integer handles, an ABI this build does not support)");
 }
 
 void load(const std::string& library) {
-  std::string tried;
-  std::vector<std::string> names = !library.empty() ? std::vector<std::string>{library} : std::vector<std::string>{"libmpi.so.40", "libmpi.so"};
-  for (const std::string& name : names) {
-    // RTLD_GLOBAL: Open MPI's components (dlopened by libmpi) resolve symbols of libmpi itself
-    api.lib = dlopen(name.c_str(), RTLD_NOW | RTLD_GLOBAL);
-    if (api.lib) {
-      api.file = name;
-      break;
-    }
-    const char* err = dlerror();
-    tried += std::string(tried.empty() ? "" : "; ") + name + ": " + (err ? err : "not found");
-  }
-  if (!api.lib) unavailable("could not load it (" + tried + ")");
+  // RTLD_GLOBAL: Open MPI's components (dlopened by libmpi) resolve symbols of libmpi itself
+  lib.open(!library.empty() ? std::vector<std::string>{library} : std::vector<std::string>{"libmpi.so.40", "libmpi.so"}, RTLD_NOW | RTLD_GLOBAL);
   api.comm_world = object("ompi_mpi_comm_world");
   api.dt_float = object("ompi_mpi_float");
   api.dt_double = object("ompi_mpi_double");
   api.dt_byte = object("ompi_mpi_byte");
   api.op_sum = object("ompi_mpi_op_sum");
   api.errors_return = object("ompi_mpi_errors_return");
-  bind(api.Init_thread, "MPI_Init_thread");
-  bind(api.Initialized, "MPI_Initialized");
-  bind(api.Finalized, "MPI_Finalized");
-  bind(api.Comm_rank, "MPI_Comm_rank");
-  bind(api.Comm_size, "MPI_Comm_size");
-  bind(api.Comm_set_errhandler, "MPI_Comm_set_errhandler");
-  bind(api.Allreduce, "MPI_Allreduce");
-  bind(api.Bcast, "MPI_Bcast");
-  bind(api.Barrier, "MPI_Barrier");
-  bind(api.Finalize, "MPI_Finalize");
-  bind(api.Error_string, "MPI_Error_string");
+  lib.bind(api.Init_thread, "MPI_Init_thread");
+  lib.bind(api.Initialized, "MPI_Initialized");
+  lib.bind(api.Finalized, "MPI_Finalized");
+  lib.bind(api.Comm_rank, "MPI_Comm_rank");
+  lib.bind(api.Comm_size, "MPI_Comm_size");
+  lib.bind(api.Comm_set_errhandler, "MPI_Comm_set_errhandler");
+  lib.bind(api.Allreduce, "MPI_Allreduce");
+  lib.bind(api.Bcast, "MPI_Bcast");
+  lib.bind(api.Barrier, "MPI_Barrier");
+  lib.bind(api.Finalize, "MPI_Finalize");
+  lib.bind(api.Error_string, "MPI_Error_string");
 }
 
 void check(int rc, const char* what) {
@@ -109,12 +84,11 @@ constexpr int64_t kChunk = int64_t(1) << 30;
 World init(const std::string& library) {
   std::lock_guard<std::mutex> g(mu);
   if (ready) return world;
-  if (!api.lib) {
+  if (!lib.is_open()) {
     try {
       load(library);
     } catch (...) {
-      if (api.lib) dlclose(api.lib);  // not usable: the next init looks again
-      api.lib = nullptr;
+      lib.close();  // not usable: the next init looks again
       throw;
     }
   }
@@ -127,7 +101,7 @@ World init(const std::string& library) {
   check(api.Comm_set_errhandler(api.comm_world, api.errors_return), "MPI_Comm_set_errhandler");
   check(api.Comm_rank(api.comm_world, &world.rank), "MPI_Comm_rank");
   check(api.Comm_size(api.comm_world, &world.size), "MPI_Comm_size");
-  world.library = api.file;
+  world.library = lib.file();
   ready = true;
   return world;
 }

@@ -1,7 +1,7 @@
 #include "../comm/nccl.h"
+#include "../comm/runtime_library.h"
 
 #include <cuda_runtime.h>
-#include <dlfcn.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -20,9 +20,9 @@ constexpr Result kSuccess = 0;
 constexpr int kFloat32 = 7, kFloat64 = 8, kBfloat16 = 9, kUint8 = 1;
 constexpr int kSum = 0;
 
+RuntimeLibrary lib("NCCL", "install NCCL 2.10 or later, e.g. the libnccl2 package, or set MIXT_NCCL_LIBRARY to its libnccl.so.2");
+
 struct Api {
-  void* lib = nullptr;
-  std::string file;
   Result (*GetUniqueId)(UniqueId*);
   Result (*CommInitRank)(Comm*, int, UniqueId, int);
   Result (*AllReduce)(const void*, void*, size_t, int, int, Comm, cudaStream_t);
@@ -37,34 +37,22 @@ Comm comm = nullptr;
 int comm_device = -1;
 std::mutex mu;
 
-[[noreturn]] void unavailable(const std::string& why) {
-  throw Error("ERR_COMM_UNAVAILABLE", "NCCL is unusable: " + why +
-                                          " (install NCCL 2.10 or later, e.g. the libnccl2 package, or set "
-                                          "MIXT_NCCL_LIBRARY to its libnccl.so.2)");
-}
-
-template <typename T>
-void bind(T& fn, const char* name) {
-  fn = reinterpret_cast<T>(dlsym(api.lib, name));
-  if (!fn) unavailable(api.file + " has no " + name);
-}
-
 void load() {
-  if (api.lib) return;
+  if (lib.is_open()) return;
   const char* env = std::getenv("MIXT_NCCL_LIBRARY");
-  api.file = env && *env ? env : "libnccl.so.2";
-  api.lib = dlopen(api.file.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!api.lib) {
-    const char* err = dlerror();
-    unavailable("could not load " + api.file + " (" + (err ? err : "not found") + ")");
+  lib.open({env && *env ? env : "libnccl.so.2"}, RTLD_NOW | RTLD_LOCAL);
+  try {
+    lib.bind(api.GetUniqueId, "ncclGetUniqueId");
+    lib.bind(api.CommInitRank, "ncclCommInitRank");
+    lib.bind(api.AllReduce, "ncclAllReduce");
+    lib.bind(api.Broadcast, "ncclBroadcast");
+    lib.bind(api.GroupStart, "ncclGroupStart");
+    lib.bind(api.GroupEnd, "ncclGroupEnd");
+    lib.bind(api.GetErrorString, "ncclGetErrorString");
+  } catch (...) {
+    lib.close();
+    throw;
   }
-  bind(api.GetUniqueId, "ncclGetUniqueId");
-  bind(api.CommInitRank, "ncclCommInitRank");
-  bind(api.AllReduce, "ncclAllReduce");
-  bind(api.Broadcast, "ncclBroadcast");
-  bind(api.GroupStart, "ncclGroupStart");
-  bind(api.GroupEnd, "ncclGroupEnd");
-  bind(api.GetErrorString, "ncclGetErrorString");
 }
 
 void check(Result rc, const char* what) {
@@ -98,7 +86,7 @@ std::string init(int device, int rank, int size, const std::vector<uint8_t>& id)
   load();
   if (comm) {
     if (comm_device != device) throw Error("ERR_COMM", "NCCL is already initialised on cuda:" + std::to_string(comm_device));
-    return api.file;
+    return lib.file();
   }
   if (id.size() != kUniqueIdBytes) throw Error("ERR_INVALID_ARG", "NCCL init: the bootstrap id must hold 128 bytes");
   cudaError_t ce = cudaSetDevice(device);
@@ -107,7 +95,7 @@ std::string init(int device, int rank, int size, const std::vector<uint8_t>& id)
   std::memcpy(uid.internal, id.data(), kUniqueIdBytes);
   check(api.CommInitRank(&comm, size, uid, rank), "ncclCommInitRank");
   comm_device = device;
-  return api.file;
+  return lib.file();
 }
 
 bool initialised() { return comm != nullptr; }
