@@ -89,19 +89,19 @@ export class Communicator {
   /** Sums the tensors over all processes, in place (one flat buffer per call on the CPU). Stream-ordered. */
   allReduceSum_(tensors: readonly Tensor[]): void {
     const hs = this.#tensors('allReduceSum_', tensors);
-    if (this.size > 1 && hs.length) native().commAllReduce(hs);
+    if (hs.length) native().commAllReduce(hs); // at world size 1 too: the same path as many
   }
 
   /** Copies rank `root`'s tensors into every process's. Stream-ordered. */
   broadcast_(tensors: readonly Tensor[], root = 0): void {
     if (!Number.isSafeInteger(root) || root < 0 || root >= this.size) throw typeError('Communicator.broadcast_', 'root', `a rank in [0, ${this.size})`, root);
     const hs = this.#tensors('broadcast_', tensors);
-    if (this.size > 1 && hs.length) native().commBroadcast(hs, root);
+    if (hs.length) native().commBroadcast(hs, root);
   }
 
   /** Later work on this communicator's device waits for the collectives queued so far. */
   wait(): void {
-    if (this.size > 1 && !this.device.isCuda) native().commWait(this.device.id);
+    native().commWait(this.device.id);
   }
 
   /** Sums host numbers over all processes (statistics). */
