@@ -208,7 +208,9 @@ describeMpi('mixt train --distributed on 2 CPU ranks (Open MPI)', () => {
     expect(rankOne).toBeDefined();
     const t0 = Date.now();
     process.kill(Number(rankOne), signal);
-    const code = await Promise.race([ended, new Promise<'hung'>((r) => setTimeout(() => r('hung'), (timeoutS + 60) * 1000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([ended, new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), (timeoutS + 60) * 1000)))]);
+    clearTimeout(timer);
     try {
       process.kill(Number(rankOne), 'SIGKILL'); // a stopped rank is ours to end
     } catch {
