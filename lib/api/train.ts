@@ -12,6 +12,10 @@ import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trai
 import { MixtModel } from './model';
 
 export type { StepReport, ModalityReport, RoutingReport } from '../train/trainer';
+// data parallelism under mpirun (the `parallel` option): at this subpath, not the root, so nothing joins a job by accident
+export { initDataParallel } from '../train/distributed';
+export type { DataParallel, DataParallelOptions } from '../train/distributed';
+export type { Communicator } from '../core/comm';
 
 export interface TrainRunOptions extends Partial<TrainOptions> {
   /** Optimisation steps in all (a resumed run counts the steps already done). */
