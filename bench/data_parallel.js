@@ -7,7 +7,7 @@ const { Device } = require('../dist/core/device');
 const { presetConfig, parameterCount } = require('../dist/model/config');
 const { Model } = require('../dist/model/model');
 const { shapesCorpus } = require('../dist/train/data/dataset');
-const { initDataParallel } = require('../dist/train/distributed');
+const { GradientReducer, initDataParallel } = require('../dist/train/distributed');
 const { TRAIN_DEFAULTS, Trainer } = require('../dist/train/trainer');
 const { sync } = require('../dist');
 
@@ -28,15 +28,14 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     for (let i = 0; i < steps + 1; i++) ms.push((await trainer.trainStep()).ms);
     const key = overlap ? 'stepMsOverlap' : 'stepMsAfterBackward';
     result[key] = [...(result[key] ?? []), Math.round(median(ms.slice(1)))];
-    // the all-reduce alone, of the same gradients
+    // the all-reduce alone, of the same gradients in the same buckets
     if (!overlap) {
       const grads = model.parameters().map((p) => p.gradOrZeros());
       const t = [];
       for (let i = 0; i < steps; i++) {
         await dp.comm.barrier();
         const t0 = performance.now();
-        dp.comm.allReduceSum_(grads);
-        dp.comm.wait();
+        new GradientReducer(dp, model.parameters()).finish();
         await sync();
         t.push(performance.now() - t0);
       }
