@@ -124,4 +124,17 @@ export interface Binding {
   capacitySlots(perm: H, offsets: H, capacity: number, order: H | null, slots: H): void;
   assignmentPriority(rows: H | null, tokens: number, k: number, order: H): void;
   choiceGateIndex(chosen: H, experts: number, out: H): void;
+
+  // collectives across processes (native/addon/ops_collective.cpp): MPI for CPU tensors, NCCL for
+  // CUDA tensors, both loaded at run time. Tensor collectives are stream-ordered; host ones are Promises.
+  commMpiInit(timeoutSeconds: number, library: string): Promise<{ rank: number; size: number; library: string }>;
+  commAllReduce(tensors: H[]): void;
+  commBroadcast(tensors: H[], root: number): void;
+  commWait(device: number): void;
+  commHostAllReduce(values: Float64Array): Promise<Float64Array>;
+  commHostBroadcast(bytes: Uint8Array, root: number): Promise<Uint8Array>;
+  commBarrier(): Promise<void>;
+  commFinalize(): Promise<void>;
+  commNcclUniqueId(): Uint8Array;
+  commNcclInit(device: number, rank: number, size: number, id: Uint8Array): Promise<string>;
 }

@@ -7,10 +7,15 @@ import { EventEmitter } from 'events';
 import { typeError } from '../core/errors';
 import { loadCheckpoint } from '../train/checkpoint';
 import { TokenDataset } from '../train/data/dataset';
+import { DataParallel } from '../train/distributed';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
 import { MixtModel } from './model';
 
 export type { StepReport, ModalityReport, RoutingReport } from '../train/trainer';
+// data parallelism under mpirun (the `parallel` option): at this subpath, not the root, so nothing joins a job by accident
+export { initDataParallel } from '../train/distributed';
+export type { DataParallel, DataParallelOptions } from '../train/distributed';
+export type { Communicator } from '../core/comm';
 
 export interface TrainRunOptions extends Partial<TrainOptions> {
   /** Optimisation steps in all (a resumed run counts the steps already done). */
@@ -26,6 +31,8 @@ export interface TrainRunOptions extends Partial<TrainOptions> {
   onCheckpoint?: (e: CheckpointEvent) => void;
   /** GPU name for MFU (default: from the model's device). */
   deviceName?: string;
+  /** Data parallel over the processes of the job (from initDataParallel): `batch` is the global batch; rank 0 saves. */
+  parallel?: DataParallel;
 }
 
 export interface CheckpointEvent {
@@ -127,19 +134,19 @@ export function train(model: MixtModel, data: TokenDataset, options: TrainRunOpt
   if (typeof options !== 'object' || options === null) throw typeError('train', 'options', 'an object with steps', options);
   const engine = model.engine;
   if (data.vocab.size !== engine.cfg.vocabSize) throw new RangeError(`train: argument "data" has a vocabulary of ${data.vocab.size}, the model's is ${engine.cfg.vocabSize}`);
-  const { signal, out, checkpointEvery, resume, onCheckpoint, deviceName, ...given } = options;
+  const { signal, out, checkpointEvery, resume, onCheckpoint, deviceName, parallel, ...given } = options;
   const run = new TrainRun(async (emit) => {
     const ck = resume ? await loadCheckpoint(resume) : null;
     const opts = resolveTrainOptions(given, (ck?.train.options ?? {}) as Partial<TrainOptions>);
     checkOptions(opts, engine.cfg.maxSeqLen);
-    const trainer = new Trainer(engine, data, opts, deviceName ?? (engine.device.isCuda ? String(engine.device) : 'cpu'));
+    const trainer = new Trainer(engine, data, opts, deviceName ?? (engine.device.isCuda ? String(engine.device) : 'cpu'), parallel);
     model.training?.optimizer.dispose();
     model.training = { optimizer: trainer.optimizer, state: () => trainer.state() };
     if (ck) await model.queue.run(() => trainer.restore(ck));
     const mine: StepReport[] = [];
     let checkpoint: string | null = null;
     const save = async (reason: CheckpointEvent['reason']) => {
-      if (!out) return;
+      if (!out || trainer.rank !== 0) return; // the replicas are equal: rank 0 writes
       checkpoint = await model.queue.run(() => trainer.save(out));
       const e: CheckpointEvent = { step: trainer.step, dir: checkpoint, reason };
       onCheckpoint?.(e);

@@ -13,6 +13,8 @@ import { PATCHES, PATCH_DIM, transfusionCorpus } from '../train/data/transfusion
 import { assertStepFits, describeEstimate, estimateStep, estimateWarnings } from '../train/estimate';
 import { resumedOptions } from '../train/resume';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
+import { DataParallel, initDataParallel } from '../train/distributed';
+import { localRank } from '../core/comm';
 import { Device } from '../core/device';
 import { deviceName, fmt, intOption, numberOption, pickDevice, predictionName, readJsonOption, table, warn } from './common';
 
@@ -45,6 +47,18 @@ export interface TrainCliOptions {
   quiet?: boolean;
   progress?: boolean; // the progress bar (default: unless quiet or json)
   label?: string; // names the run on its progress bar (compare: dense, mot)
+  distributed?: boolean; // data parallel over the processes of mpirun (rank 0 reports and saves)
+}
+
+// Joins the job under --distributed: each rank on its own GPU (its local rank) or the CPU. Ranks
+// other than 0 train quietly.
+async function joinJob(o: TrainCliOptions): Promise<{ choice: ReturnType<typeof pickDevice>; dp: DataParallel }> {
+  let choice = pickDevice(o.device, true);
+  if (choice.device.isCuda && !/^cuda:\d+$/.test(o.device ?? '')) choice = { ...choice, device: Device.of(localRank()) };
+  const dp = await initDataParallel(choice.device);
+  if (dp.comm.rank !== 0) Object.assign(o, { quiet: true, json: false, progress: false });
+  if (!o.quiet) process.stderr.write(`mixt: device ${choice.device} (${choice.reason}); ${dp.comm.describe()}\n`);
+  return { choice, dp };
 }
 
 // The data of an objective: a token file, or the embedded corpus (its training split: 20000 documents;
@@ -145,7 +159,8 @@ export interface TrainResult {
 }
 
 export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
-  const choice = pickDevice(o.device, o.quiet);
+  const job = o.distributed ? await joinJob(o) : null;
+  const choice = job?.choice ?? pickDevice(o.device, o.quiet);
   const say = (line: string) => (o.quiet ? undefined : process.stderr.write(`mixt: ${line}\n`));
   const resumed = o.resume ? loadCheckpoint(o.resume) : null;
   // a resumed run continues in its own directory unless --out says otherwise
@@ -157,7 +172,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   }
   const preset = o.preset;
   if (!PRESETS[preset]) throw new RangeError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, received "${preset}"`);
-  claimOutDir(out, resumed?.train.step, !!o.force, say);
+  if ((job?.dp.comm.rank ?? 0) === 0) claimOutDir(out, resumed?.train.step, !!o.force, say);
   const data = loadData(o.data, objective);
   const vocab = { size: data.vocab.size, modalities: data.vocab.modalities.map((m) => ({ name: m.name, range: m.range })) };
   let cfg: ModelConfig;
@@ -176,7 +191,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   const opts = resumed ? resumedRunOptions(o, resumed, say) : freshRunOptions(o, cfg);
   await checkEstimate(cfg, opts, choice.device, resumed?.train.step ?? 0, preset, o.quiet);
   const model = new Model(cfg, { device: choice.device, seed: opts.seed });
-  const trainer = new Trainer(model, data, opts, deviceName(choice));
+  const trainer = new Trainer(model, data, opts, deviceName(choice), job?.dp);
   if (resumed) trainer.restore(resumed);
   const entropy = unigramEntropy(data);
   const names = cfg.modalities.map((m) => m.name);
@@ -221,6 +236,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   if (!first || !last) {
     first = last = trainer.history[trainer.history.length - 1];
   }
+  await job?.dp.comm.finalize();
   const result: TrainResult = { trainer, entropy, first, last, checkpoint };
   if (o.json) process.stdout.write(JSON.stringify({ type: 'summary', checkpoint, entropy, first, last, run: trainer.throughput() }) + '\n');
   else if (!o.quiet) printSummary(result);
@@ -274,6 +290,7 @@ export function trainCommand(): Command {
     .option('--resume <dir>', 'continue from a checkpoint (or a run directory) with its options and seed; flags given override them, and say so')
     .option('--on-non-finite <what>', "'skip' the step (default) or 'stop' training on a NaN/Inf gradient")
     .option('--json', 'one JSON line per step on stdout, then a summary line')
+    .option('--distributed', 'data parallel over the processes of `mpirun -n N` (MPI on CPUs, NCCL on GPUs); --batch is the global batch')
     .option('--seed <n>', 'seed of initialisation and data order (default: 1; a resumed run keeps its own)', intOption('--seed', 0))
     .action(async (o: TrainCliOptions) => {
       await runTrain(o);

@@ -259,7 +259,9 @@ export class Model {
   }
 
   // Backward from the weighted loss sum(lossWeights * loss); accumulates parameter gradients.
-  backward(): void {
+  // `gradsFinal` hears of each block's (and the final norm's) parameters once their gradients are
+  // complete, while the rest of the backward is still queued (data parallelism reduces them then).
+  backward(gradsFinal?: (params: Parameter[]) => void): void {
     const s = this.#saved;
     if (!s) throw new Error('Model.backward: no forward to go back through');
     const headGrad = this.head.grad ?? undefined;
@@ -274,10 +276,12 @@ export class Model {
     }
     let dx = this.finalNorm.backward(dh);
     dh.dispose();
+    gradsFinal?.(this.finalNorm.parameters());
     for (let i = this.blocks.length - 1; i >= 0; i--) {
       const d = this.blocks[i].backward(dx);
       dx.dispose();
       dx = d;
+      gradsFinal?.(this.blocks[i].parameters());
     }
     const dxo = s.batch.toOriginal(dx);
     dx.dispose();

@@ -13,7 +13,8 @@ import { MoeStats } from '../nn/moe';
 import { sumSquares } from '../ops';
 import { LoadedCheckpoint, TrainState, restoreCheckpoint, saveCheckpoint } from './checkpoint';
 import { TokenDataset } from './data/dataset';
-import { HostBatch, PackedLoader } from './data/loader';
+import { HostBatch, PackedLoader, shardBatch } from './data/loader';
+import { DataParallel, GradientReducer, broadcastFromRankZero } from './distributed';
 import { ADAMW_DEFAULTS, AdamW } from './optimizer';
 import { learningRate } from './schedule';
 
@@ -145,9 +146,18 @@ export class Trainer {
   readonly history: StepReport[] = [];
   readonly noise: Generator; // draws the diffusion noise (Transfusion), checkpointed
   #peak: number | undefined;
+  // data parallelism: this process's rows of each global batch (opts.batch), gradients summed over the ranks
+  readonly parallel: DataParallel | null;
+  #reducer: GradientReducer | null = null;
+  #replicasInSync = false;
 
-  constructor(readonly model: Model, data: TokenDataset, opts: TrainOptions, deviceName = '') {
+  constructor(readonly model: Model, data: TokenDataset, opts: TrainOptions, deviceName = '', parallel?: DataParallel) {
     this.opts = opts;
+    this.parallel = parallel ?? null;
+    const world = this.worldSize;
+    if (opts.batch % world !== 0) {
+      throw new RangeError(`Trainer: the batch (${opts.batch} rows, the global batch of all ranks) must be a multiple of the world size (${world})`);
+    }
     this.loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed, 0, model.cfg.transfusion ?? { timesteps: 1000 });
     this.optimizer = new AdamW(model.parameters(), {
       beta1: opts.beta1, beta2: opts.beta2, eps: 1e-8, weightDecay: opts.weightDecay, clipNorm: opts.clipNorm,
@@ -158,6 +168,12 @@ export class Trainer {
 
   get config(): ModelConfig {
     return this.model.cfg;
+  }
+  get rank(): number {
+    return this.parallel?.comm.rank ?? 0;
+  }
+  get worldSize(): number {
+    return this.parallel?.comm.size ?? 1;
   }
 
   // Per-token dLoss: modality weight / (weighted target count of the whole step). The count spans all
@@ -182,21 +198,27 @@ export class Trainer {
     const stats: { lossSums: Tensor; counts: Tensor; correct: Tensor; diffusion?: Tensor; dispose(): void }[] = [];
     let routed: { layer: number; mod: ModStats | null; moe: MoeStats | null }[] = [];
     let tokens = 0;
-    // the routers' auxiliary gradients are averaged over the micro-batches like the main loss
+    const world = this.worldSize;
+    this.#syncReplicas();
+    // the routers' auxiliary gradients are averaged over the micro-batches (of all ranks) like the main loss
     for (const l of model.routedLayers()) {
-      if (l.mod) l.mod.auxGradScale = 1 / opts.accum;
-      if (l.moe) l.moe.auxGradScale = 1 / opts.accum;
+      if (l.mod) l.mod.auxGradScale = 1 / (opts.accum * world);
+      if (l.moe) l.moe.auxGradScale = 1 / (opts.accum * world);
     }
     const hostBatches = Array.from({ length: opts.accum }, () => this.loader.next());
-    for (const hb of hostBatches) {
+    hostBatches.forEach((global, i) => {
+      const hb = shardBatch(global, this.rank, world);
       const batch = deviceBatch(hb, M, model.device);
-      stats.push(model.forward(stepInputs(hb, batch, this.lossWeights(hb, hostBatches), { weight: 1 / opts.accum, noise: this.noise })));
+      stats.push(model.forward(stepInputs(hb, batch, this.lossWeights(hb, hostBatches), { weight: 1 / (opts.accum * world), noise: this.noise })));
       for (const r of routed) releaseRouted(r);
       routed = model.routedLayers().map((l) => ({ layer: l.layer, mod: l.mod?.takeStats() ?? null, moe: l.moe?.takeStats() ?? null }));
-      model.backward();
+      // the last micro-batch's backward completes the gradients: their all-reduce may start layer by layer
+      const reducer = i === opts.accum - 1 ? this.#reducer : null;
+      model.backward(reducer && this.parallel?.overlap ? (ps) => reducer.ready(ps) : undefined);
       batch.dispose();
       tokens += hb.tokens.length;
-    }
+    });
+    this.#reducer?.finish();
     const gsq = this.optimizer.gradNormSquared();
     const gsqValue = await gsq.item();
     const lr = learningRate({ lr: opts.lr, minLr: opts.minLr, warmupSteps: opts.warmup, totalSteps: opts.steps }, this.step);
@@ -230,6 +252,13 @@ export class Trainer {
         correct[m] += k[m];
       }
       s.dispose();
+    }
+    if (this.parallel) {
+      const all = await this.parallel.comm.hostAllReduceSum(Float64Array.from([...sums, ...counts, ...correct, diffusion, diffusionParts, tokens]));
+      sums.set(all.subarray(0, M));
+      counts.set(all.subarray(M, 2 * M));
+      correct.set(all.subarray(2 * M, 3 * M));
+      [diffusion, diffusionParts, tokens] = [all[3 * M], all[3 * M + 1], all[3 * M + 2]];
     }
     const w = opts.modalityWeights ?? new Array(M).fill(1);
     let num = 0, den = 0;
@@ -269,6 +298,14 @@ export class Trainer {
     return report;
   }
 
+  // Replicas start from rank 0's weights and moments (once, before the first step of a session).
+  #syncReplicas(): void {
+    if (!this.parallel || this.#replicasInSync) return;
+    this.#replicasInSync = true;
+    this.#reducer = new GradientReducer(this.parallel, this.model.parameters());
+    broadcastFromRankZero(this.parallel, this.model.parameters(), [...this.optimizer.m.values(), ...this.optimizer.v.values()]);
+  }
+
   // Names the first parameter whose gradient holds NaN or infinity.
   private async nonFiniteGradient(): Promise<string> {
     for (const p of this.model.parameters()) {
@@ -293,7 +330,9 @@ export class Trainer {
     };
   }
 
-  save(outDir: string): Promise<string> {
+  // Rank 0 writes (the replicas are equal); the others write nothing and resolve to ''.
+  async save(outDir: string): Promise<string> {
+    if (this.rank !== 0) return '';
     return saveCheckpoint(outDir, this.model, this.optimizer, this.state());
   }
 

@@ -146,3 +146,34 @@ export class PackedLoader {
     this.#state.cursor++;
   }
 }
+
+// Rank `rank`'s share of a global batch under data parallelism: rows [rank·R/size, (rank+1)·R/size).
+// Every rank packs the same global batch (same seed, same loader state), so the split is the data
+// order of one process at the global batch, and a checkpoint's loader state fits any world size.
+export function shardBatch(hb: HostBatch, rank: number, size: number): HostBatch {
+  if (!Number.isSafeInteger(size) || size < 1 || hb.rows % size !== 0) {
+    throw new RangeError(`shardBatch: argument "size" expected a divisor of the batch's ${hb.rows} rows, received ${size}`);
+  }
+  if (!Number.isSafeInteger(rank) || rank < 0 || rank >= size) throw new RangeError(`shardBatch: argument "rank" expected an integer in [0, ${size}), received ${rank}`);
+  if (size === 1) return hb;
+  const rows = hb.rows / size, lo = rank * rows * hb.seqLen, hi = lo + rows * hb.seqLen;
+  const firstDoc = hb.docIds[lo];
+  const b: HostBatch = {
+    rows, seqLen: hb.seqLen,
+    tokens: hb.tokens.slice(lo, hi), modality: hb.modality.slice(lo, hi),
+    docIds: hb.docIds.slice(lo, hi).map((d) => d - firstDoc), positions: hb.positions.slice(lo, hi),
+    targets: hb.targets.slice(lo, hi), targetModality: hb.targetModality.slice(lo, hi),
+    targetCounts: new Array(hb.targetCounts.length).fill(0),
+  };
+  for (let p = 0; p < b.targets.length; p++) if (b.targets[p] >= 0) b.targetCounts[b.targetModality[p]]++;
+  if (hb.spanIds) b.spanIds = hb.spanIds.slice(lo, hi);
+  if (hb.images) {
+    const pd = hb.images.positions.length ? hb.images.x0.length / hb.images.positions.length : 0;
+    const mine: number[] = [];
+    hb.images.positions.forEach((p, j) => (p >= lo && p < hi ? mine.push(j) : undefined));
+    const x0 = new Float32Array(mine.length * pd);
+    mine.forEach((j, k) => x0.set(hb.images!.x0.subarray(j * pd, (j + 1) * pd), k * pd));
+    b.images = { x0, positions: Int32Array.from(mine, (j) => hb.images!.positions[j] - lo), timesteps: Int32Array.from(mine, (j) => hb.images!.timesteps[j]) };
+  }
+  return b;
+}
