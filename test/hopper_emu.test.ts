@@ -52,6 +52,11 @@ maybe('Hopper GEMM plan on the wgmma/TMA host emulator', () => {
     expect(line(/^PASS band order/)).toHaveLength(1);
   });
 
+  it('maps accumulator pairs to adjacent columns and checks register splits', () => {
+    expect(line(/^PASS epilogue pairs/)).toHaveLength(1);
+    expect(line(/^PASS register splits/)).toHaveLength(1);
+  });
+
   it('fails nothing', () => {
     expect(line(/^FAIL/)).toEqual([]);
     expect(status).toBe(0);

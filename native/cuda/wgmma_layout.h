@@ -8,10 +8,12 @@
 
 #include <cstdint>
 
+#ifndef MIXT_HD  // as in kernels/common.h
 #if defined(__CUDACC__)
-#define MIXT_HD __host__ __device__
+#define MIXT_HD __host__ __device__ __forceinline__
 #else
-#define MIXT_HD
+#define MIXT_HD inline
+#endif
 #endif
 
 namespace mixt::wgmma {

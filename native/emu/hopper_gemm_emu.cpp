@@ -254,9 +254,34 @@ void check_band_order() {
   report(ok, "band order: a permutation of the group's tiles, band by band");
 }
 
+// The kernel stores registers i, i + 1 (i even) as one pair of adjacent columns of one row.
+void check_register_pairs() {
+  bool ok = true;
+  for (int cw = 0; cw < 2; cw++)
+    for (int t = 0; t < 128; t++)
+      for (int i = 0; i < 64; i += 2) {
+        using P = wgmma::gemm::Plan<128>;
+        ok = ok && P::out_row(cw, t, i + 1) == P::out_row(cw, t, i) && P::out_col(t, i + 1) == P::out_col(t, i) + 1;
+      }
+  report(ok, "epilogue pairs: registers i, i + 1 are adjacent columns of one row");
+}
+
+// The register-split budget the kernels static_assert: the attention split that hung on an H100 (32/240
+// at 168: 17,408 freed < 18,432 taken) is refused, the splits in use are accepted.
+void check_reg_splits() {
+  using wgmma::RegSplit;
+  using wgmma::reg_split_ok;
+  const bool ok = !reg_split_ok(RegSplit{128, 32, 256, 240, 168, 1}) && reg_split_ok(RegSplit{128, 24, 256, 240, 168, 1}) &&
+                  reg_split_ok(RegSplit{128, 40, 256, 232, 168, 1}) && !reg_split_ok(RegSplit{128, 40, 256, 240, 168, 1}) &&
+                  !reg_split_ok(RegSplit{128, 24, 256, 240, 168, 2});  // two such CTAs do not fit an SM
+  report(ok, "register splits: the hung 32/240 split refused, 24/240 and 40/232 accepted");
+}
+
 }  // namespace
 
 int main() {
+  check_register_pairs();
+  check_reg_splits();
   std::mt19937 rng(20261203);
   check_band_order();
   check_scheduler<128, 128>(rng, 300);
