@@ -18,6 +18,7 @@
 #include <cudaTypedefs.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "common.cuh"
@@ -218,12 +219,28 @@ bool launch(const GemmProblem& p, const Params& prm, int64_t tiles_upper, cudaSt
   return true;
 }
 
+bool portable_forced() {
+  const char* e = std::getenv("MIXT_GEMM");
+  return e && std::strcmp(e, "portable") == 0;
+}
+
+bool build_has_sm90a() {
+#ifdef MIXT_CUDA_ARCHS
+  return std::strstr(MIXT_CUDA_ARCHS, "sm_90a") != nullptr;
+#else
+  return true;  // a standalone compile (scripts/cuda-static-check.sh) is for sm_90a
+#endif
+}
+
 bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; }
 
 }  // namespace
 
+// The policy lib/ops/gemm_dispatch.ts states (and `mixt inspect` prints): opt-in, sm_90 only, only
+// where the build holds sm_90a code (the compute_90 PTX has no kernel body), and never with
+// MIXT_GEMM=portable.
 bool enabled(int device) {
-  static const bool on = env_flag("MIXT_HOPPER_GEMM");
+  static const bool on = env_flag("MIXT_HOPPER_GEMM") && !portable_forced() && build_has_sm90a();
   return on && compute_capability(device) == 90;
 }
 
