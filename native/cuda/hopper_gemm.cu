@@ -31,9 +31,11 @@ namespace mixt::cuda::hopper {
 namespace {
 
 using Major = wgmma::gemm::Major;
-using Plan = wgmma::gemm::Plan<128>;
+template <int BN>
+using PlanOf = wgmma::gemm::Plan<BN>;  // 128 x BN tiles, BN 128 or 256 (chosen per problem by the column tail)
 using Regs = sm90::RegSplit<128, 40, 256, 232, 168, 1>;  // producer 40, consumers 232, at 168 a thread from launch
-static_assert(Plan::THREADS == 384 && Plan::THREADS * Regs::launch <= wgmma::kRegsPerSm, "launch allocation of one CTA an SM");
+static_assert(PlanOf<128>::THREADS == 384 && PlanOf<256>::THREADS == 384 && 384 * Regs::launch <= wgmma::kRegsPerSm,
+              "launch allocation of one CTA an SM");
 
 struct Params {
   GemmProblem p;  // RowGroups or Plain (batch 1): rows split; DepthGroups: depth split
@@ -54,7 +56,9 @@ __device__ void check_offsets(const GemmProblem& p) {
 // The rows [valid, BK) of a depth-grouped stage belong to the next group: zero them in every box of
 // both operands (whole 128-byte rows, so the swizzle does not matter), then make the writes visible to
 // wgmma (async proxy) and to the warpgroup. Both consumers zero B: the same zeros, a benign race.
+template <int BN>
 __device__ void zero_depth_tail(unsigned char* smem, int s, int valid, int cw, int tid) {
+  using Plan = PlanOf<BN>;
   const int rows = Plan::BK - valid, a_chunks = rows * 8, b_chunks = rows * 8 * Plan::boxes(Major::MN, Plan::BN);
   for (int c = tid; c < a_chunks + b_chunks; c += 128) {
     const bool a = c < a_chunks;
@@ -68,10 +72,11 @@ __device__ void zero_depth_tail(unsigned char* smem, int s, int valid, int cw, i
 }
 #endif
 
-template <Major BMajor, bool DepthGrouped>
-__global__ void __launch_bounds__(Plan::THREADS, 1)
+template <int BN, Major BMajor, bool DepthGrouped>
+__global__ void __launch_bounds__(PlanOf<BN>::THREADS, 1)
     gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, Params prm) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Plan = PlanOf<BN>;
   constexpr Major AMajor = DepthGrouped ? Major::MN : Major::K;
   extern __shared__ __align__(1024) unsigned char raw[];
   unsigned char* smem = raw + ((1024 - (smem_u32(raw) & 1023)) & 1023);
@@ -103,13 +108,13 @@ __global__ void __launch_bounds__(Plan::THREADS, 1)
         const int64_t k0 = ops.k0 + int64_t(kt) * Plan::BK;
         mbar_wait(base + Plan::empty_bar(s), ((it / Plan::STAGES) & 1) ^ 1);
         mbar_expect_tx(base + Plan::full_bar(s), Plan::STAGE_BYTES);
-#pragma unroll
+#pragma unroll 1  // rolled: the producer runs in 40 registers
         for (int box = 0; box < Plan::boxes(AMajor, Plan::BM); box++) {
           int64_t c0, c1;
           Plan::box_coords(AMajor, box, ops.a_mn0, k0, c0, c1);
           tma_load_3d(base + Plan::a_stage(s) + Plan::box_offset(AMajor, box), &map_a, int(c0), int(c1), 0, base + Plan::full_bar(s));
         }
-#pragma unroll
+#pragma unroll 1
         for (int box = 0; box < Plan::boxes(BMajor, Plan::BN); box++) {
           int64_t c0, c1;
           Plan::box_coords(BMajor, box, ops.b_mn0, k0, c0, c1);
@@ -129,21 +134,21 @@ __global__ void __launch_bounds__(Plan::THREADS, 1)
   for (int64_t t = blockIdx.x; walk.find(prm.sizes, p.n, t, tile); t += gridDim.x) {
     const auto ops = wgmma::gemm::tile_operands(tile, DepthGrouped, p.k);
     const int ktiles = int((ops.depth + Plan::BK - 1) / Plan::BK);
-    float d[64];
+    float d[BN / 2];
 #pragma unroll
-    for (int i = 0; i < 64; i++) d[i] = 0.f;
+    for (int i = 0; i < BN / 2; i++) d[i] = 0.f;
     for (int kt = 0; kt < ktiles; kt++, it++) {
       const int s = it % Plan::STAGES;
       mbar_wait(base + Plan::full_bar(s), (it / Plan::STAGES) & 1);
       if constexpr (DepthGrouped) {
         const int64_t valid = ops.depth - int64_t(kt) * Plan::BK;
-        if (valid < Plan::BK) zero_depth_tail(smem, s, int(valid), cw, tid);
+        if (valid < Plan::BK) zero_depth_tail<BN>(smem, s, int(valid), cw, tid);
       }
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < Plan::BK / 16; kk++)
-        wgmma_m64n128k16<AMajor == Major::MN, BMajor == Major::MN>(d, Plan::a_desc(AMajor, base, s, cw, kk), Plan::b_desc(BMajor, base, s, kk),
-                                                                    (kt > 0 || kk > 0) ? 1 : 0);
+        wgmma_m64nNk16<BN, AMajor == Major::MN, BMajor == Major::MN>(d, Plan::a_desc(AMajor, base, s, cw, kk), Plan::b_desc(BMajor, base, s, kk),
+                                                                      (kt > 0 || kk > 0) ? 1 : 0);
       wgmma_commit();
       // one group in flight: the previous stage's products are done, so its buffers go back
       wgmma_wait<1>();
@@ -155,12 +160,22 @@ __global__ void __launch_bounds__(Plan::THREADS, 1)
     const int64_t rows_left = wgmma::gemm::tile_rows_left(tile, DepthGrouped, p.m), cols_left = p.n - tile.n0;
     __nv_bfloat16* C = static_cast<__nv_bfloat16*>(p.c);
 #pragma unroll
-    for (int i = 0; i < 64; i += 2) {
+    for (int i = 0; i < BN / 2; i += 2) {
       const int row = Plan::out_row(cw, tid, i), col = Plan::out_col(tid, i);
       if (row >= rows_left || col >= cols_left) continue;
       __nv_bfloat16* dst = C + wgmma::gemm::out_offset(tile, DepthGrouped, row, col, p.ldc, p.c_bs);
       const bool pair = col + 1 < cols_left;
       float v0 = p.alpha * d[i], v1 = p.alpha * d[i + 1];
+      if (pair && (reinterpret_cast<uintptr_t>(dst) & 3) == 0) {  // one 4-byte store for the two columns
+        __nv_bfloat162* dst2 = reinterpret_cast<__nv_bfloat162*>(dst);
+        if (p.beta != 0.f) {
+          const float2 old = __bfloat1622float2(*dst2);
+          v0 += p.beta * old.x;
+          v1 += p.beta * old.y;
+        }
+        *dst2 = __floats2bfloat162_rn(v0, v1);
+        continue;
+      }
       if (p.beta != 0.f) {
         v0 += p.beta * __bfloat162float(dst[0]);
         if (pair) v1 += p.beta * __bfloat162float(dst[1]);
@@ -188,7 +203,7 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
 }
 
 // A bf16 tensor as the plan's 3-D map (128-byte swizzle, zeros out of bounds).
-bool encode(CUtensorMap* map, const void* base, const Plan::MapShape& s) {
+bool encode(CUtensorMap* map, const void* base, const wgmma::gemm::MapShape& s) {
   auto fn = encode_fn();
   if (!fn) return false;
   cuuint64_t dims[3] = {cuuint64_t(s.dim[0]), cuuint64_t(s.dim[1]), cuuint64_t(s.dim[2])};
@@ -199,8 +214,9 @@ bool encode(CUtensorMap* map, const void* base, const Plan::MapShape& s) {
             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <Major BMajor, bool DepthGrouped>
+template <int BN, Major BMajor, bool DepthGrouped>
 bool launch(const GemmProblem& p, const Params& prm, int64_t tiles_upper, cudaStream_t stream, int device) {
+  using Plan = PlanOf<BN>;
   CUtensorMap ma, mb;
   const int64_t depth_or_rows = prm.sizes.total;
   if (!encode(&ma, p.a, Plan::a_map(DepthGrouped, depth_or_rows, p.m, p.k)) ||
@@ -211,11 +227,11 @@ bool launch(const GemmProblem& p, const Params& prm, int64_t tiles_upper, cudaSt
   constexpr int bytes = int(Plan::SMEM_BYTES) + 1024;
   static thread_local bool configured = false;  // one attribute call per instantiation and thread
   if (!configured) {
-    cudaFuncSetAttribute(gemm_kernel<BMajor, DepthGrouped>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    cudaFuncSetAttribute(gemm_kernel<BN, BMajor, DepthGrouped>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
     configured = true;
   }
   const unsigned grid = unsigned(tiles_upper < sms ? tiles_upper : sms);
-  gemm_kernel<BMajor, DepthGrouped><<<grid, Plan::THREADS, bytes, stream>>>(ma, mb, prm);
+  gemm_kernel<BN, BMajor, DepthGrouped><<<grid, Plan::THREADS, bytes, stream>>>(ma, mb, prm);
   return true;
 }
 
@@ -244,10 +260,19 @@ bool enabled(int device) {
   return on && compute_capability(device) == 90;
 }
 
+namespace {
+// One launch at the tile width the plan picks for n: 128 x 256 tiles unless they would waste columns.
+template <Major BMajor, bool DepthGrouped>
+bool launch_any(const GemmProblem& p, const Params& prm, int64_t row_tiles_upper, cudaStream_t stream, int device) {
+  if (wgmma::gemm::tile_width(p.n) == 256) return launch<256, BMajor, DepthGrouped>(p, prm, row_tiles_upper * ((p.n + 255) / 256), stream, device);
+  return launch<128, BMajor, DepthGrouped>(p, prm, row_tiles_upper * ((p.n + 127) / 128), stream, device);
+}
+}  // namespace
+
 bool try_run(const GemmProblem& p, cudaStream_t stream, int device) {
   if (!aligned16(p.a) || !aligned16(p.b) || p.n == 0) return false;  // TMA: 16-byte aligned bases
   if (p.total >= (int64_t(1) << 31) || p.m >= (int64_t(1) << 31) || p.n >= (int64_t(1) << 31)) return false;  // int coordinates
-  const int64_t n_tiles = (p.n + Plan::BN - 1) / Plan::BN;
+  constexpr int BM = PlanOf<128>::BM;
   if (p.grouping == Grouping::DepthGroups) {
     // C[g][m][n] = sum over the group's depth d of A[d][m] B[d][n]: both operands MN-major
     const bool ok = p.a_rs == 1 && p.a_cs == p.m && p.a_bs == p.m && p.b_cs == 1 && p.b_rs == p.n && p.b_bs == p.n && p.ldc == p.n &&
@@ -255,7 +280,7 @@ bool try_run(const GemmProblem& p, cudaStream_t stream, int device) {
     if (!ok) return false;
     if (!encode_fn()) return false;
     const Params prm{p, {p.offsets, p.groups, p.total, p.m, false}};
-    return launch<Major::MN, true>(p, prm, int64_t(p.groups) * ((p.m + Plan::BM - 1) / Plan::BM) * n_tiles, stream, device);
+    return launch_any<Major::MN, true>(p, prm, int64_t(p.groups) * ((p.m + BM - 1) / BM), stream, device);
   }
   // rows split (forward, dX) or one plain product: A K-major [rows][K], C rows of ldc
   if (p.grouping == Grouping::Plain && p.batch != 1) return false;
@@ -271,8 +296,8 @@ bool try_run(const GemmProblem& p, cudaStream_t stream, int device) {
   GemmProblem q = p;
   q.b_bs = p.n * p.k;  // one plain group: the map's group stride is never followed
   const Params prm{q, {plain ? nullptr : p.offsets, int(groups), rows, rows, true}};
-  const int64_t upper = ((rows + Plan::BM - 1) / Plan::BM + groups) * n_tiles;
-  return b_kmajor ? launch<Major::K, false>(q, prm, upper, stream, device) : launch<Major::MN, false>(q, prm, upper, stream, device);
+  const int64_t row_tiles = (rows + BM - 1) / BM + groups;  // each group's last tile may be partial
+  return b_kmajor ? launch_any<Major::K, false>(q, prm, row_tiles, stream, device) : launch_any<Major::MN, false>(q, prm, row_tiles, stream, device);
 }
 
 }  // namespace mixt::cuda::hopper

@@ -15,6 +15,12 @@ namespace mixt::wgmma::gemm {
 // reduction) or MN-major (contiguous along the rows of A / columns of B).
 enum class Major : int { K = 0, MN = 1 };
 
+// A TMA map: 3 dims (innermost first), strides of dims 1 and 2 in elements, a box0 x box1 x 1 box.
+struct MapShape {
+  int64_t dim[3], stride1, stride2;
+  int box0, box1;
+};
+
 template <int BN_>
 struct Plan {
   static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = 4;
@@ -48,10 +54,6 @@ struct Plan {
   // The TMA maps (3-D, innermost first, strides in elements): A of row-grouped problems [rows][k],
   // of depth-grouped ones (dW, MN-major) [depth][m]; B K-major [group][n][k], MN-major [group][k][n]
   // (depth-grouped: [depth][n], one group). Boxes: one 64-element swizzle row by box_rows rows.
-  struct MapShape {
-    int64_t dim[3], stride1, stride2;
-    int box0, box1;
-  };
   static constexpr MapShape a_map(bool depth_grouped, int64_t rows, int64_t m, int64_t k) {
     return depth_grouped ? MapShape{{m, rows, 1}, m, 0, kSwizzleRowElems, box_rows(Major::MN, BM)}
                          : MapShape{{k, rows, 1}, k, 0, kSwizzleRowElems, box_rows(Major::K, BM)};
@@ -77,6 +79,10 @@ struct Plan {
   MIXT_HD static constexpr int out_row(int cw, int t, int i) { return cw * WG_ROWS + acc_row(t, i); }
   MIXT_HD static constexpr int out_col(int t, int i) { return acc_col(t, i); }
 };
+
+// Tile width for n output columns: 256 (a 128 x 256 tile: half the B traffic a FLOP of 128 x 128)
+// unless it would compute more padding columns than 128 does (n = 1408: 6 x 256 = 1536 vs 11 x 128).
+MIXT_HD constexpr int tile_width(int64_t n) { return (n + 255) / 256 * 256 == (n + 127) / 128 * 128 ? 256 : 128; }
 
 // ---- tile scheduler ------------------------------------------------------------------------------
 // The tiles of all groups, numbered group after group; inside a group, bands of kBand row tiles are

@@ -122,5 +122,37 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t da, ui
       : "l"(da), "l"(db), "r"(scale_d), "n"(TransA), "n"(TransB));
 }
 
+// D[64x256] (+)= A[64x16] . B[16x256], as wgmma_m64n128k16 with 128 accumulators a thread.
+template <int TransA = 0, int TransB = 0>
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, "
+      "%128, %129, p, 1, 1, %131, %132;\n"
+      "}\n"
+      : MIXT_SM90_ACC8(0), MIXT_SM90_ACC8(8), MIXT_SM90_ACC8(16), MIXT_SM90_ACC8(24), MIXT_SM90_ACC8(32), MIXT_SM90_ACC8(40), MIXT_SM90_ACC8(48), MIXT_SM90_ACC8(56), MIXT_SM90_ACC8(64), MIXT_SM90_ACC8(72), MIXT_SM90_ACC8(80), MIXT_SM90_ACC8(88), MIXT_SM90_ACC8(96), MIXT_SM90_ACC8(104), MIXT_SM90_ACC8(112), MIXT_SM90_ACC8(120)
+      : "l"(da), "l"(db), "r"(scale_d), "n"(TransA), "n"(TransB));
+}
+
+// m64nNk16 for the tile widths the kernels use (N = 128 or 256).
+template <int N, int TransA, int TransB>
+__device__ __forceinline__ void wgmma_m64nNk16(float (&d)[N / 2], uint64_t da, uint64_t db, int scale_d) {
+  static_assert(N == 128 || N == 256, "wgmma widths wrapped: 128, 256");
+  if constexpr (N == 128) wgmma_m64n128k16<TransA, TransB>(d, da, db, scale_d);
+  else wgmma_m64n256k16<TransA, TransB>(d, da, db, scale_d);
+}
+
 }  // namespace mixt::cuda::sm90
 #endif

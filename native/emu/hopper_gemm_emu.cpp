@@ -282,6 +282,9 @@ void check_reg_splits() {
 int main() {
   check_register_pairs();
   check_reg_splits();
+  report(wgmma::gemm::tile_width(6144) == 256 && wgmma::gemm::tile_width(2048) == 256 && wgmma::gemm::tile_width(1408) == 128 &&
+             wgmma::gemm::tile_width(200) == 256 && wgmma::gemm::tile_width(100) == 128,
+         "tile width: 256 unless it pads more columns than 128");
   std::mt19937 rng(20261203);
   check_band_order();
   check_scheduler<128, 128>(rng, 300);
