@@ -70,6 +70,26 @@ __device__ void zero_depth_tail(unsigned char* smem, int s, int valid, int cw, i
   fence_proxy_async();
   named_barrier(1 + cw, 128);
 }
+
+// C[0..1] = v0, v1 (+ beta C), rounded to bf16; only C[0] when the second column is past the end.
+__device__ __forceinline__ void store_pair(__nv_bfloat16* dst, float v0, float v1, bool pair, float beta) {
+  if (pair && (reinterpret_cast<uintptr_t>(dst) & 3) == 0) {  // one 4-byte store for the two columns
+    __nv_bfloat162* dst2 = reinterpret_cast<__nv_bfloat162*>(dst);
+    if (beta != 0.f) {
+      const float2 old = __bfloat1622float2(*dst2);
+      v0 += beta * old.x;
+      v1 += beta * old.y;
+    }
+    *dst2 = __floats2bfloat162_rn(v0, v1);
+    return;
+  }
+  if (beta != 0.f) {
+    v0 += beta * __bfloat162float(dst[0]);
+    if (pair) v1 += beta * __bfloat162float(dst[1]);
+  }
+  dst[0] = __float2bfloat16(v0);
+  if (pair) dst[1] = __float2bfloat16(v1);
+}
 #endif
 
 template <int BN, Major BMajor, bool DepthGrouped>
@@ -77,6 +97,7 @@ __global__ void __launch_bounds__(PlanOf<BN>::THREADS, 1)
     gemm_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, Params prm) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Plan = PlanOf<BN>;
+  using Tiles = wgmma::gemm::CtaTiles<Plan::BM, Plan::BN, Plan::BK>;
   constexpr Major AMajor = DepthGrouped ? Major::MN : Major::K;
   extern __shared__ __align__(1024) unsigned char raw[];
   unsigned char* smem = raw + ((1024 - (smem_u32(raw) & 1023)) & 1023);
@@ -97,13 +118,10 @@ __global__ void __launch_bounds__(PlanOf<BN>::THREADS, 1)
     // producer: one thread issues the copies; the warpgroup gives its registers to the consumers
     Regs::producer();
     if (tid != 0) return;
-    wgmma::gemm::TileWalker<Plan::BM, Plan::BN> walk;
-    wgmma::gemm::Tile tile;
     uint32_t it = 0;
-    for (int64_t t = blockIdx.x; walk.find(prm.sizes, p.n, t, tile); t += gridDim.x) {
-      const auto ops = wgmma::gemm::tile_operands(tile, DepthGrouped, p.k);
-      const int ktiles = int((ops.depth + Plan::BK - 1) / Plan::BK);
-      for (int kt = 0; kt < ktiles; kt++, it++) {
+    for (Tiles w(blockIdx.x); w.next(prm.sizes, p.n, p.k, DepthGrouped, gridDim.x);) {
+      const auto& ops = w.ops;
+      for (int kt = 0; kt < w.ktiles; kt++, it++) {
         const int s = it % Plan::STAGES;
         const int64_t k0 = ops.k0 + int64_t(kt) * Plan::BK;
         mbar_wait(base + Plan::empty_bar(s), ((it / Plan::STAGES) & 1) ^ 1);
@@ -128,12 +146,14 @@ __global__ void __launch_bounds__(PlanOf<BN>::THREADS, 1)
 
   Regs::consumer();
   const int cw = wg - 1;  // consumer warpgroup: rows [64 cw, 64 cw + 64) of the tile
+  uint32_t it = 0;
+  // the same walk as the producer's CtaTiles, with less live state: through CtaTiles, ptxas stopped
+  // unrolling the BN 256 epilogue and put the 128 accumulators in local memory (the static check's catch)
   wgmma::gemm::TileWalker<Plan::BM, Plan::BN> walk;
   wgmma::gemm::Tile tile;
-  uint32_t it = 0;
   for (int64_t t = blockIdx.x; walk.find(prm.sizes, p.n, t, tile); t += gridDim.x) {
-    const auto ops = wgmma::gemm::tile_operands(tile, DepthGrouped, p.k);
-    const int ktiles = int((ops.depth + Plan::BK - 1) / Plan::BK);
+    const int64_t depth = wgmma::gemm::tile_operands(tile, DepthGrouped, p.k).depth;
+    const int ktiles = int((depth + Plan::BK - 1) / Plan::BK);
     float d[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; i++) d[i] = 0.f;
@@ -141,7 +161,7 @@ __global__ void __launch_bounds__(PlanOf<BN>::THREADS, 1)
       const int s = it % Plan::STAGES;
       mbar_wait(base + Plan::full_bar(s), (it / Plan::STAGES) & 1);
       if constexpr (DepthGrouped) {
-        const int64_t valid = ops.depth - int64_t(kt) * Plan::BK;
+        const int64_t valid = depth - int64_t(kt) * Plan::BK;
         if (valid < Plan::BK) zero_depth_tail<BN>(smem, s, int(valid), cw, tid);
       }
       wgmma_fence();
@@ -162,26 +182,9 @@ __global__ void __launch_bounds__(PlanOf<BN>::THREADS, 1)
 #pragma unroll
     for (int i = 0; i < BN / 2; i += 2) {
       const int row = Plan::out_row(cw, tid, i), col = Plan::out_col(tid, i);
-      if (row >= rows_left || col >= cols_left) continue;
-      __nv_bfloat16* dst = C + wgmma::gemm::out_offset(tile, DepthGrouped, row, col, p.ldc, p.c_bs);
-      const bool pair = col + 1 < cols_left;
-      float v0 = p.alpha * d[i], v1 = p.alpha * d[i + 1];
-      if (pair && (reinterpret_cast<uintptr_t>(dst) & 3) == 0) {  // one 4-byte store for the two columns
-        __nv_bfloat162* dst2 = reinterpret_cast<__nv_bfloat162*>(dst);
-        if (p.beta != 0.f) {
-          const float2 old = __bfloat1622float2(*dst2);
-          v0 += p.beta * old.x;
-          v1 += p.beta * old.y;
-        }
-        *dst2 = __floats2bfloat162_rn(v0, v1);
-        continue;
-      }
-      if (p.beta != 0.f) {
-        v0 += p.beta * __bfloat162float(dst[0]);
-        if (pair) v1 += p.beta * __bfloat162float(dst[1]);
-      }
-      dst[0] = __float2bfloat16(v0);
-      if (pair) dst[1] = __float2bfloat16(v1);
+      if (row < rows_left && col < cols_left)
+        store_pair(C + wgmma::gemm::out_offset(tile, DepthGrouped, row, col, p.ldc, p.c_bs), p.alpha * d[i], p.alpha * d[i + 1],
+                   col + 1 < cols_left, p.beta);
     }
   }
 #endif
@@ -282,8 +285,16 @@ bool try_run(const GemmProblem& p, cudaStream_t stream, int device) {
     const Params prm{p, {p.offsets, p.groups, p.total, p.m, false}};
     return launch_any<Major::MN, true>(p, prm, int64_t(p.groups) * ((p.m + BM - 1) / BM), stream, device);
   }
-  // rows split (forward, dX) or one plain product: A K-major [rows][K], C rows of ldc
   if (p.grouping == Grouping::Plain && p.batch != 1) return false;
+  if (p.grouping == Grouping::Plain && p.a_rs == 1 && p.a_cs == p.m && p.b_cs == 1 && p.b_rs == p.n) {
+    // matmul(A^T, B) (the tied embedding's gradient): one depth-grouped product, the whole K one group
+    if (p.m % 8 || p.n % 8 || p.k == 0 || p.ldc != p.n || !encode_fn()) return false;
+    GemmProblem q = p;
+    q.a_bs = p.m, q.b_bs = p.n, q.c_bs = p.m * p.n;  // one group: strides of the maps, never followed
+    const Params prm{q, {nullptr, 1, p.k, p.m, false}};
+    return launch_any<Major::MN, true>(q, prm, (p.m + BM - 1) / BM, stream, device);
+  }
+  // rows split (forward, dX) or one plain product: A K-major [rows][K], C rows of ldc
   if (p.a_cs != 1 || p.a_rs != p.k || p.k % 8 || p.k == 0) return false;
   const bool plain = p.grouping == Grouping::Plain;
   if (!plain && (p.a_bs != p.k || p.c_bs != p.ldc)) return false;

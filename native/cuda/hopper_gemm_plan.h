@@ -163,6 +163,25 @@ struct TileOperands {
 MIXT_HD constexpr TileOperands tile_operands(const Tile& t, bool depth_grouped, int64_t k) {
   return depth_grouped ? TileOperands{t.m0, t.n0, t.r0, 0, t.r1 - t.r0} : TileOperands{t.r0 + t.m0, t.n0, 0, t.group, k};
 }
+// The tiles of one persistent CTA (first, first + stride, ...), each with its operands and k tiles:
+// what the producer and the consumers of the kernel (and the emulator) walk in step.
+template <int BM, int BN, int BK>
+struct CtaTiles {
+  TileWalker<BM, BN> walk;
+  Tile tile{};
+  TileOperands ops{};
+  int ktiles = 0;
+  int64_t t;
+  MIXT_HD explicit CtaTiles(int64_t first) : t(first) {}
+  MIXT_HD bool next(const GroupSizes& s, int64_t n, int64_t k, bool depth_grouped, int64_t stride) {
+    if (!walk.find(s, n, t, tile)) return false;
+    t += stride;
+    ops = tile_operands(tile, depth_grouped, k);
+    ktiles = int((ops.depth + BK - 1) / BK);
+    return true;
+  }
+};
+
 // Rows of the tile's output inside its group (columns: n - n0), and the output element's offset.
 MIXT_HD constexpr int64_t tile_rows_left(const Tile& t, bool depth_grouped, int64_t m) { return (depth_grouped ? m : t.r1 - t.r0) - t.m0; }
 MIXT_HD constexpr int64_t out_offset(const Tile& t, bool depth_grouped, int row, int col, int64_t ldc, int64_t c_group_stride) {

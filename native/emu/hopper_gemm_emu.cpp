@@ -120,12 +120,11 @@ std::vector<uint16_t> run_kernel_plan(const Problem& p, const Data& d) {
   std::vector<uint16_t> c = d.c;
   emu::SharedMemory sm(P::SMEM_BYTES);
   for (int cta = 0; cta < p.grid; cta++) {
-    wgmma::gemm::TileWalker<P::BM, P::BN> walk;
-    wgmma::gemm::Tile tile{};
     uint32_t it = 0;
-    for (int64_t t = cta; walk.find(sizes, p.n, t, tile); t += p.grid) {
-      const auto ops = wgmma::gemm::tile_operands(tile, p.depth_grouped, p.k);
-      const int ktiles = int((ops.depth + P::BK - 1) / P::BK);
+    for (wgmma::gemm::CtaTiles<P::BM, P::BN, P::BK> w(cta); w.next(sizes, p.n, p.k, p.depth_grouped, p.grid);) {
+      const auto& ops = w.ops;
+      const auto& tile = w.tile;
+      const int ktiles = w.ktiles;
       std::vector<emu::Accumulators> acc(P::CONSUMERS, emu::Accumulators(P::BN));
       for (int kt = 0; kt < ktiles; kt++, it++) {
         const int s = int(it % P::STAGES);
@@ -297,6 +296,7 @@ int main() {
       {"matmul transB (plain, K-major B)", false, Major::K, 0, 257, 72, 130, {}, 0.5f, 0.f, 4},
       {"matmul (plain, MN-major B)", false, Major::MN, 0, 136, 264, 131, {}, 1.f, 0.25f, 5},
       {"dW (A, B MN-major, depth groups 70/0/130/64)", true, Major::MN, 192, 136, 0, 264, {0, 70, 70, 200, 264}, 1.f, 0.5f, 3},
+      {"matmul transA (plain, one depth group)", true, Major::MN, 136, 264, 0, 203, {}, 1.f, 0.f, 4},
   };
   for (const auto& p : problems) {
     check_problem<128>(p, rng, true);
