@@ -34,7 +34,7 @@ maybe('Hopper GEMM plan on the wgmma/TMA host emulator', () => {
   const line = (re: RegExp) => lines.filter((l) => re.test(l));
 
   it('reproduces a float64 GEMM for every problem kind and both tile widths', () => {
-    for (const kind of ['forward', 'dX', 'matmul transB', 'matmul \\(plain, MN-major', 'dW'])
+    for (const kind of ['forward', 'dX', 'matmul transB', 'matmul \\(plain, MN-major', 'dW', 'matmul transA'])
       for (const bn of [128, 256]) {
         const hit = line(new RegExp(`^(PASS|FAIL) ${kind}.* BN=${bn} `));
         expect(hit).toHaveLength(1);

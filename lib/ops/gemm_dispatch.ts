@@ -26,7 +26,7 @@ type Env = Record<string, string | undefined>;
 
 // The layouts the Hopper kernel takes, per family; others fall back to mma.sync at run time.
 const HOPPER_LAYOUTS: Record<GemmFamily, string> = {
-  matmul: 'batch 1, A not transposed, K a multiple of 8 (and N, without transB)',
+  matmul: 'batch 1: A·B or A·Bᵀ with K a multiple of 8 (and N, without transB), Aᵀ·B with M and N multiples of 8',
   groupedForward: 'K a multiple of 8',
   groupedDX: 'K and N multiples of 8',
   groupedDW: 'K and N multiples of 8',
