@@ -1,5 +1,5 @@
 // Hopper (sm_90a) grouped GEMM: TMA loads into 128-byte-swizzled shared memory, a 4-stage mbarrier
-// ring, wgmma (m64n128k16, bf16 -> fp32) issued by two consumer warpgroups while a producer warpgroup
+// ring, wgmma (bf16 -> fp32) issued by two consumer warpgroups while a producer warpgroup
 // (its registers given up with setmaxnreg) issues the copies, and a persistent grid whose CTAs walk
 // the tiles of all groups in grouped (L2-friendly) order, group sizes read on the device (no per-group
 // launches, no host sync). Each consumer keeps one wgmma group in flight: a stage is released when the
@@ -9,7 +9,8 @@
 // comes from hopper_gemm_plan.h, which the host emulator (native/emu) runs against a float64 GEMM.
 // Problems: forward and dX of grouped projections and plain matmul (groups split the rows; A K-major,
 // B K-major or MN-major, read in place through MN-major descriptors: no transposed copy), and dW
-// (groups split the reduction, variable depth per group; both operands MN-major). Opt-in with
+// (groups split the reduction, variable depth per group; both operands MN-major; also matmul(A^T, B) as
+// one group). Tiles are 128 x 256 (m64n256k16) unless that pads more columns than 128 x 128. Opt-in with
 // MIXT_HOPPER_GEMM=1: the K-major forward passed the grouped-GEMM parity tests on an H100
 // (2026-11-22); this version (MN-major operands, dW, the grouped walk, one group in flight) has run
 // only on the emulator and through ptxas.
