@@ -1,10 +1,18 @@
 // `mixt inspect`: build flags, CUDA archs, devices, driver/runtime versions, and why CUDA is
 // unusable when it is.
 import { buildInfo } from '../core/runtime';
-import { chooseDevice, cudaStatus, devices } from '../core/device';
+import { chooseDevice, cudaStatus, devices, DeviceInfo } from '../core/device';
+import { GemmKernelChoice, GemmFamily, gemmKernelTable } from '../ops/gemm_dispatch';
 
 function gib(bytes?: number): string {
   return bytes === undefined ? '?' : `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+// The bf16 GEMM kernel of each op family on each device (f32 on CUDA is always exact SIMT).
+function gemmKernels(list: DeviceInfo[], cudaArchs: string): Record<string, Record<GemmFamily, GemmKernelChoice>> {
+  const out: Record<string, Record<GemmFamily, GemmKernelChoice>> = {};
+  for (const d of list) out[d.device] = gemmKernelTable({ type: d.type, computeCapability: d.computeCapability, cudaArchs });
+  return out;
 }
 
 export function inspectReport(): Record<string, unknown> {
@@ -21,6 +29,7 @@ export function inspectReport(): Record<string, unknown> {
       return `${c.device} (${c.reason})`;
     })(),
     devices: devices(),
+    gemmKernels: gemmKernels(devices(), info.cudaArchs),
   };
 }
 
@@ -44,6 +53,12 @@ export function printInspect(json: boolean): void {
   for (const d of devices()) {
     if (d.type === 'cpu') lines.push(`  cpu     ${d.name}, ${d.threads} threads, ${gib(d.totalMemory)}`);
     else lines.push(`  ${d.device}  ${d.name}, sm_${d.computeCapability?.replace('.', '')}, ${d.multiprocessors} SMs, ${gib(d.totalMemory)} (${gib(d.freeMemory)} free)`);
+  }
+  lines.push('bf16 GEMM kernels (f32 on CUDA: exact SIMT):');
+  for (const [dev, table] of Object.entries(r.gemmKernels as Record<string, Record<string, GemmKernelChoice>>)) {
+    const kinds = new Set(Object.values(table).map((c) => `${c.kernel} (${c.reason})`));
+    if (kinds.size === 1) lines.push(`  ${dev.padEnd(7)} every family: ${[...kinds][0]}`);
+    else for (const [fam, c] of Object.entries(table)) lines.push(`  ${dev.padEnd(7)} ${fam}: ${c.kernel} (${c.reason})`);
   }
   console.log(lines.join('\n'));
 }

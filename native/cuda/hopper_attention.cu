@@ -26,6 +26,9 @@ namespace mixt::cuda::hopper {
 namespace {
 
 constexpr int BQ = 128, BKV = 128, THREADS = 384, HALF = 64;  // 64 bf16 = one 128-byte swizzled row
+// balanced at the 168 of launch: 128 x (168 - 24) freed = 256 x (240 - 168) taken, else the increase
+// waits forever (the first split, 32/240, hung on an H100)
+using AttnRegs = sm90::RegSplit<128, 24, 256, 240, 168, 1>;
 
 template <int D>
 struct alignas(1024) AttnSmem {
@@ -122,7 +125,7 @@ __global__ void __launch_bounds__(THREADS, 1)
   const int64_t ntiles = (p.tokens + BKV - 1) / BKV;
 
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::);
+    AttnRegs::producer();
     if (tid == 0) {
       mbar_expect_tx(&sm.q_full, D * BQ * 2);
       for (int hh = 0; hh < D / HALF; hh++) tma_load_2d(sm.q[hh], &mq, h * D + hh * HALF, int(q0), &sm.q_full);
@@ -142,7 +145,7 @@ __global__ void __launch_bounds__(THREADS, 1)
     }
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::);  // balanced at the 168 of launch: 128 x (168 - 24) freed = 256 x (240 - 168) taken, else the increase waits forever
+  AttnRegs::consumer();
   const int cw = wg - 1, warp = tid / 32, lane = tid % 32;
   const int rA = cw * 64 + warp * 16 + lane / 4, rB = rA + 8;  // this thread's two query rows in the tile
   const int64_t iA = q0 + rA, iB = q0 + rB;
