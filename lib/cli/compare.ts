@@ -96,9 +96,8 @@ export async function runCompare(o: CompareOptions): Promise<Record<string, unkn
       progress: true, label: plan.kind, force: true,
     });
     seconds[plan.kind] = (performance.now() - t0) / 1000;
-    runs[plan.kind] = r.trainer.history;
-    r.trainer.model.dispose();
-    r.trainer.dispose();
+    runs[plan.kind] = r.summary.history;
+    r.model.dispose(); // its weights and optimiser state
   }
   const names = runs.mot[0].modalities.map((m) => m.name);
   const curve = (h: StepReport[], m: number) => smooth(h.map((r) => [r.step, r.modalities[m].loss] as [number, number]), 0.1);

@@ -251,7 +251,7 @@ export function loadCheckpoint(p: string): LoadedCheckpoint {
     }
     return decodeChecked(dir, state, fail, name, b, sha256(b));
   });
-  return { dir, config: olderDefaults(state.config, weights), train: state.train, weights, optimizer };
+  return { dir, config: olderDefaults(state.config, weights.tensors), train: state.train, weights, optimizer };
 }
 
 // The same checks, with reads on the libuv pool and the sha256 computed a slice at a time between
@@ -273,16 +273,52 @@ export async function loadCheckpointAsync(p: string): Promise<LoadedCheckpoint> 
     }
     loaded.push(decodeChecked(dir, state, fail, name, b, hash.digest('hex')));
   }
-  return { dir, config: olderDefaults(state.config, loaded[0]), train: state.train, weights: loaded[0], optimizer: loaded[1] };
+  return { dir, config: olderDefaults(state.config, loaded[0].tensors), train: state.train, weights: loaded[0], optimizer: loaded[1] };
+}
+
+export interface CheckpointInfo {
+  dir: string;
+  config: ModelConfig;
+  train: TrainState;
+}
+
+// What a checkpoint is (its directory, config and training state) without reading its weights:
+// state.json and the weight file's header (the names of the tensors). A front end decides with it
+// what to build before the weights are loaded.
+export async function readCheckpointInfo(p: string): Promise<CheckpointInfo> {
+  const { dir, state, fail } = openCheckpoint(p);
+  let names: Set<string>;
+  try {
+    names = new Set(Object.keys(await readSafetensorsHeader(path.join(dir, WEIGHT_FILES[0]))));
+  } catch (e) {
+    return fail(`${WEIGHT_FILES[0]} is missing or its header does not parse (${(e as Error).message})`);
+  }
+  return { dir, config: olderDefaults(state.config, names), train: state.train };
+}
+
+async function readSafetensorsHeader(file: string): Promise<Record<string, unknown>> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    await fh.read(len, 0, 8, 0);
+    const n = Number(len.readBigUInt64LE(0));
+    if (n > 100 * 2 ** 20) throw new RangeError(`header length ${n}`);
+    const head = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(head, 0, n, 8);
+    if (bytesRead !== n) throw new RangeError(`header of ${n} bytes, the file has ${bytesRead} after its length`);
+    return JSON.parse(head.toString('utf8'));
+  } finally {
+    await fh.close();
+  }
 }
 
 // A config written before the resolved defaults were saved with it (no `finalNorm` field) means
 // what those older defaults meant: models with no modality-untied block (dense, moe) kept a final
 // norm per modality (final_norm.weight.{modality}, found in the weights), and Mixture-of-Depths
 // blocks multiplied the update by the raw router logit.
-function olderDefaults(config: ModelConfig, weights: Safetensors): ModelConfig {
+function olderDefaults(config: ModelConfig, weightNames: { has(name: string): boolean }): ModelConfig {
   if (!config || config.finalNorm !== undefined || !Array.isArray(config.modalities) || !Array.isArray(config.blocks)) return config;
-  const perModality = config.modalities.length > 1 && config.modalities.every((m) => weights.tensors.has(`final_norm.weight.${m.name}`));
+  const perModality = config.modalities.length > 1 && config.modalities.every((m) => weightNames.has(`final_norm.weight.${m.name}`));
   const routesDepth = routesDepthIn(config);
   return {
     ...config,
