@@ -26,6 +26,7 @@ function startBusyProbe(intervalMs = 2) {
     ticks++;
   };
   const timer = setInterval(tick, intervalMs);
+  timer.unref(); // a probe never keeps the process alive
   return {
     stop() {
       tick();

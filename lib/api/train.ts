@@ -189,6 +189,7 @@ export function train(model: MixtModel, data: TokenDataset, options: TrainRunOpt
   const given: Partial<TrainOptions> = {};
   for (const k of TRAIN_OPTION_KEYS) if (rest[k] !== undefined) (given as Record<string, unknown>)[k] = rest[k];
   const run = new TrainRun(async (emit, announce) => {
+    await nextTurn(); // the run starts on a turn of its own, not inside the caller's synchronous code
     const ck = resume ? await loadCheckpointAsync(resume) : null;
     const resumed = ck ? resumedOptions(ck.train.options, ck.train.step, given, optionNames) : null;
     const opts = resumed ? resumed.options : resolveTrainOptions(given as Partial<TrainOptions> & { steps: number }, engine.cfg.maxSeqLen);

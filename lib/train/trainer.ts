@@ -76,6 +76,8 @@ export interface StepReport {
   routing?: RoutingReport[]; // routed layers (last micro-batch)
 }
 
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 function releaseRouted(r: { mod: ModStats | null; moe: MoeStats | null }): void {
   r.mod?.auxLoss.dispose();
   r.mod?.agreement.dispose();
@@ -183,14 +185,19 @@ export class Trainer {
     }
     const hostBatches = Array.from({ length: opts.accum }, () => this.loader.next());
     for (const hb of hostBatches) {
+      // the event loop gets a turn between the enqueueing of each forward and backward (each is a
+      // few thousand ops of synchronous JavaScript in a deep model), so other work is not held up
+      await nextTurn();
       const batch = deviceBatch(hb, M, model.device);
       stats.push(model.forward(stepInputs(hb, batch, this.lossWeights(hb, hostBatches), { weight: 1 / opts.accum, noise: this.noise })));
       for (const r of routed) releaseRouted(r);
       routed = model.routedLayers().map((l) => ({ layer: l.layer, mod: l.mod?.takeStats() ?? null, moe: l.moe?.takeStats() ?? null }));
+      await nextTurn();
       model.backward();
       batch.dispose();
       tokens += hb.tokens.length;
     }
+    await nextTurn();
     const gsq = this.optimizer.gradNormSquared();
     const gsqValue = await gsq.item();
     const lr = learningRate({ lr: opts.lr, minLr: opts.minLr, warmupSteps: opts.warmup, totalSteps: opts.steps }, this.step);
