@@ -212,7 +212,7 @@ export class Trainer {
         throw new MixtError(`training stopped: ${skipped}`, 'ERR_NON_FINITE');
       }
     } else {
-      this.optimizer.apply(lr, gsq);
+      await this.optimizer.apply(lr, gsq);
     }
     gsq.dispose();
     model.zeroGrad();
