@@ -14,6 +14,7 @@ import { StepEstimate, assertStepFits, estimateStep, estimateWarnings } from '..
 import { ResumedOptions, resumedOptions } from '../train/resume';
 import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
 import { MixtModel } from './model';
+import { nextTurn } from '../core/runtime';
 
 export type { StepReport, ModalityReport, RoutingReport, TrainOptions } from '../train/trainer';
 export type { StepEstimate } from '../train/estimate';
@@ -170,7 +171,6 @@ export class TrainRun extends EventEmitter implements AsyncIterable<StepReport> 
   }
 }
 
-const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
 /** Trains `model` on `data`; iterate the result for step reports, await `.summary` for the end. */
 export function train(model: MixtModel, data: TokenDataset, options: TrainRunOptions): TrainRun {

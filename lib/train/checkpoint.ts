@@ -13,6 +13,7 @@ import { Safetensors, StoredTensor, decodeSafetensors, safetensorsParts } from '
 import { exportParameters, exportTensor, importParameters, tensorLoadable } from '../model/weights';
 import { LoaderState } from './data/loader';
 import { AdamW } from './optimizer';
+import { nextTurn } from '../core/runtime';
 
 export interface TrainState {
   step: number;
@@ -243,7 +244,6 @@ function drain<T>(g: Generator<void, T>): T {
     if (r.done) return r.value;
   }
 }
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 async function drainAsync<T>(g: Generator<void, T>): Promise<T> {
   for (;;) {
     const r = g.next();

@@ -4,6 +4,7 @@
 import { Tensor } from '../core/tensor';
 import { Parameter } from '../nn/parameter';
 import { adamwStep, clipCoefficient, gradNormSquared, zeros } from '../ops';
+import { nextTurn } from '../core/runtime';
 
 export interface AdamWOptions {
   beta1: number;
@@ -16,7 +17,6 @@ export interface AdamWOptions {
 export const ADAMW_DEFAULTS: AdamWOptions = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipNorm: 1.0 };
 
 const PER_TURN = 128;
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class AdamW {
   readonly m = new Map<Parameter, Tensor>();

@@ -16,6 +16,7 @@ import { TokenDataset } from './data/dataset';
 import { HostBatch, PackedLoader } from './data/loader';
 import { ADAMW_DEFAULTS, AdamW } from './optimizer';
 import { learningRate } from './schedule';
+import { nextTurn } from '../core/runtime';
 
 export interface TrainOptions {
   steps: number;
@@ -76,7 +77,6 @@ export interface StepReport {
   routing?: RoutingReport[]; // routed layers (last micro-batch)
 }
 
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function releaseRouted(r: { mod: ModStats | null; moe: MoeStats | null }): void {
   r.mod?.auxLoss.dispose();
