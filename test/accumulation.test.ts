@@ -40,7 +40,7 @@ async function stepGradients(cfg: ModelConfig, batch: number, accum: number, bat
   let i = 0;
   tr.loader.next = () => batches[i++];
   const grads = new Map<string, Float64Array>();
-  tr.optimizer.apply = () => {}; // the update itself is not under test (AdamW's first step is sign(g))
+  tr.optimizer.apply = async () => {}; // the update itself is not under test (AdamW's first step is sign(g))
   const reads: Promise<void>[] = [];
   const zero = model.zeroGrad.bind(model);
   model.zeroGrad = () => {

@@ -36,6 +36,20 @@ describe('models', () => {
     expect(() => mixt.train({} as never, corpus, { steps: 1 })).toThrow(/train: argument "model"/);
   });
 
+  test('MixtModel and TrainRun are types only; their constructors, reached anyway, refuse bad arguments by name', async () => {
+    expect('MixtModel' in mixt).toBe(false);
+    expect('TrainRun' in mixt).toBe(false);
+    using m = mixt.createModel('tiny', { overrides: tiny, seed: 1 });
+    const Model = m.constructor as unknown as new (...a: unknown[]) => unknown;
+    for (const bad of [undefined, null, {}, 3, 'tiny', m]) expect(() => new Model(bad)).toThrow(/^MixtModel: argument "model" expected an engine Model/);
+    expect(() => new Model(m.engine, -1)).toThrow(TypeError);
+    expect(() => new Model(m.engine, 1.5)).toThrow(/MixtModel: argument "seed" expected a non-negative integer, received 1.5/);
+    const run = mixt.train(m, corpus, { ...runOpts, steps: 1 });
+    const Run = run.constructor as unknown as new (...a: unknown[]) => unknown;
+    for (const bad of [undefined, null, {}, 'x']) expect(() => new Run(bad)).toThrow(/^TrainRun: argument "run" expected a function/);
+    await run.summary;
+  });
+
   test('save then loadModel gives the same weights; a trained model saves its optimiser too', async () => {
     const dir = tmp();
     const before = cpuBytes();
@@ -97,6 +111,42 @@ describe('train()', () => {
     using back = await mixt.loadModel(dir);
     expect(await weightsOf(back)).toEqual(await weightsOf(m));
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('resume keeps the checkpoint\'s options and seed unless given, and lists what is overridden', async () => {
+    const dir = tmp();
+    using a = mixt.createModel('tiny', { overrides: tiny, seed: 6 });
+    const first = mixt.train(a, corpus, { ...runOpts, batch: 3, seed: 11, lr: 4e-3, steps: 4, out: dir, checkpointEvery: 2 });
+    expect((await first.plan).options).toMatchObject({ batch: 3, seed: 11, lr: 4e-3, minLr: 4e-4, steps: 4 });
+    const done = await first.summary;
+    // no options at all: the checkpoint's run continues to its own 4 steps, with its seed and batch
+    using b = mixt.createModel('tiny', { overrides: tiny, seed: 1 });
+    const again = mixt.train(b, corpus, { resume: path.join(dir, 'step-000002') });
+    const plan = await again.plan;
+    expect(plan).toMatchObject({ startStep: 2, overridden: [], options: { batch: 3, seed: 11, lr: 4e-3, steps: 4, seqLen: 64 } });
+    expect(plan.resumedFrom).toMatch(/step-000002$/);
+    const s = await again.summary;
+    expect(s.history.map((r) => r.loss)).toEqual(done.history.map((r) => r.loss)); // bit for bit on the CPU
+    expect([s.startStep, s.run.steps]).toEqual([2, 2]);
+    // a given option that differs replaces the saved one and is listed; an equal one is not
+    using c = mixt.createModel('tiny', { overrides: tiny, seed: 1 });
+    const over = mixt.train(c, corpus, { resume: dir, steps: 6, seed: 12, batch: 3 });
+    expect((await over.plan).overridden).toEqual([{ name: 'steps', value: 6, saved: 4 }, { name: 'seed', value: 12, saved: 11 }]);
+    await over.summary;
+    // nothing left to train is refused before any step, naming the option as the caller names it
+    using d = mixt.createModel('tiny', { overrides: tiny, seed: 1 });
+    const none = mixt.train(d, corpus, { resume: dir, steps: 3, optionNames: { steps: '--steps' } });
+    await expect(none.plan).rejects.toThrow(/--steps 3 is not beyond the checkpoint's step \(4\)/);
+    await expect(none.summary).rejects.toThrow(/not beyond/);
+    expect(() => mixt.train(d, corpus, {})).toThrow(/train: argument "options.steps" expected an integer >= 1 \(or options.resume\)/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a step that cannot fit is refused before the first step, with the numbers', async () => {
+    using m = mixt.createModel('tiny', { overrides: tiny, seed: 1 });
+    const run = mixt.train(m, corpus, { steps: 2, batch: 2 ** 22, seqLen: 64 });
+    await expect(run.plan).rejects.toMatchObject({ code: 'ERR_OOM', message: expect.stringMatching(/needs about [\d.]+ (GiB|TiB)/) });
+    await expect(run.summary).rejects.toMatchObject({ code: 'ERR_OOM' });
   });
 
   test('gradient accumulation: accum 2 of batch 1 is batch 2 of the same rows', async () => {

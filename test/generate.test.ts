@@ -54,3 +54,58 @@ describe('KV-cache generation', () => {
     model.dispose();
   });
 });
+
+describe('prefill', () => {
+  const imageCfg = (blocks: mixt.BlockKind[]) => ({ ...cfgOf(blocks), imagePositions: { modality: 'image', size: 16 } });
+  const kinds: [string, mixt.ModelConfig][] = [
+    ['mot', cfgOf(['mot', 'mot'])], ['mod', cfgOf(['mot', 'mod'])], ['moe', cfgOf(['moe', 'mot'])], ['mot+image positions', imageCfg(['mot', 'mod'])],
+  ];
+  test.each(kinds)('%s: a prompt in one pass gives the logits and caches of token-by-token decoding', async (_, cfg) => {
+    const model = new Model(cfg, { device: Device.cpu, seed: 13 });
+    const rng = hostRandom(4);
+    // random prompts that cross modalities (text 0..39, picture 40..48, tone 49..65) and end in a picture
+    const prompt = [1, ...Array.from({ length: 13 }, () => Math.floor(rng() * 66)), ...Array.from({ length: 4 }, () => 40 + Math.floor(rng() * 9))];
+    using one = new Decoder(model);
+    using each = new Decoder(model);
+    let a = await one.prefill(prompt);
+    let b: Float32Array = new Float32Array(0);
+    for (const t of prompt) b = await each.step(t);
+    expect(one.position).toBe(prompt.length);
+    expect(one.caches.map((c) => c.length)).toEqual(each.caches.map((c) => c.length));
+    const modOf = tokenModalities(model);
+    const seq = [...prompt];
+    for (let i = 0; i < 8; i++) {
+      let diff = 0;
+      for (let j = 0; j < a.length; j++) diff = Math.max(diff, Math.abs(a[j] - b[j]));
+      expect(diff).toBeLessThan(1e-4);
+      // and both equal the full re-computation of the sequence so far
+      const full = await model.lastLogits(
+        new Batch({ modality: Int32Array.from(seq, (t) => modOf[t]), docIds: new Int32Array(seq.length), positions: Int32Array.from(seq, (_, j) => j) }, 3, Device.cpu),
+        Int32Array.from(seq),
+      );
+      for (let j = 0; j < a.length; j++) diff = Math.max(diff, Math.abs(a[j] - full[j]));
+      expect(diff).toBeLessThan(1e-4);
+      const next = 40 + Math.floor(rng() * 9); // continue the picture, so its positions carry on
+      seq.push(next);
+      a = await one.step(next);
+      b = await each.step(next);
+    }
+    model.dispose();
+  });
+
+  test('prefill after the start goes token by token; bad tokens are refused by name', async () => {
+    const model = new Model(cfgOf(['mot']), { device: Device.cpu, seed: 2 });
+    using a = new Decoder(model);
+    using b = new Decoder(model);
+    const x = await a.prefill([1, 20, 21]);
+    const y = await a.prefill([22, 23]);
+    await b.prefill([1, 20, 21, 22, 23].slice(0, 3));
+    const z = await b.prefill([22, 23]);
+    expect(Array.from(y)).toEqual(Array.from(z));
+    expect(x.length).toBe(model.cfg.vocabSize);
+    await expect(a.prefill([])).rejects.toThrow(/Decoder.prefill: argument "tokens" expected at least one token/);
+    await expect(a.prefill([1, 2.5])).rejects.toThrow(/Decoder.prefill: argument "tokens" expected an id in \[0, \d+\), received 2.5/);
+    await expect(a.step(-1)).rejects.toThrow(/Decoder.step: argument "token" expected an id/);
+    model.dispose();
+  });
+});

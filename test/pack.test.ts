@@ -23,11 +23,14 @@ function readmeExamples(): { cjs: string; esm: string } {
 }
 
 // Runs an example after loading mixt, measuring the event-loop delay while it runs against the same
-// process's idle baseline, and the loop's utilization (the share of the run it spent in JavaScript:
+// process's idle baseline, the loop's utilization (the share of the run it spent in JavaScript:
 // a machine's load does not raise it, an op that blocked the loop would hold it near 1; see
-// test/loop_probe.test.ts); prints {"delay": {...}} last.
+// test/loop_probe.test.ts), and the JS thread's longest run between timer ticks in CPU time
+// (bench/loop_busy.js, which needs nothing of mixt: the delay an idle machine would see, whatever
+// this one's load); prints {"delay": {...}} last.
 const RUNNER = `
 const { monitorEventLoopDelay, performance } = require('perf_hooks');
+const { startBusyProbe } = require(${JSON.stringify(path.join(root, 'bench', 'loop_busy.js'))});
 const file = require('path').resolve(process.argv[2]);
 (async () => {
   await import('mixt'); // loading the addon is start-up, not serving
@@ -38,9 +41,11 @@ const file = require('path').resolve(process.argv[2]);
   const busy = monitorEventLoopDelay({ resolution: 5 });
   busy.enable();
   const elu0 = performance.eventLoopUtilization();
+  const cpu = startBusyProbe();
   process.on('beforeExit', () => {
     busy.disable();
-    console.log(JSON.stringify({ delay: { idleMax: idle.max / 1e6, max: busy.max / 1e6, utilization: performance.eventLoopUtilization(elu0).utilization } }));
+    const { maxBusyMs } = cpu.stop();
+    console.log(JSON.stringify({ delay: { idleMax: idle.max / 1e6, max: busy.max / 1e6, utilization: performance.eventLoopUtilization(elu0).utilization, maxBusyMs } }));
   });
   if (file.endsWith('.mjs')) await import(file); else require(file);
 })();
@@ -61,11 +66,15 @@ function runReadmeExamples(app: string, bin: string, env: NodeJS.ProcessEnv): vo
     expect(result.nll.length).toBe(3);
     expect(fs.existsSync(path.resolve(app, result.checkpoint, 'model.safetensors'))).toBe(true);
     if (file.endsWith('.mjs')) expect(result.aborted).toBe(true);
-    // A guard against blocking work (a synchronous save or load of a checkpoint stalls the loop for
-    // seconds): the longest stall beyond the idle baseline. Issue 17's 50 ms target is not met yet
-    // with a model this small (each step's op enqueue in JavaScript is ~70% of the loop's time: the
-    // measured utilization is printed).
-    process.stdout.write(`${file}: event-loop delay ${delay.max.toFixed(0)} ms (idle ${delay.idleMax.toFixed(0)} ms), utilization ${delay.utilization.toFixed(2)}\n`);
+    // Issue 17's target, the loop never held 50 ms, judged in CPU time (Linux): measured 36-48 ms on a
+    // loaded 2-core machine, and that longest run is the example's own first turn (createModel and
+    // embeddedCorpus, synchronous by design), not training, saving, loading, generating or scoring
+    // (each under 30 ms); the bound leaves room for a slower machine: 75 ms (before: 52-67 ms). The
+    // wall-clock stall beyond the idle baseline stays a guard against blocking work anywhere (a
+    // synchronous save or load of a checkpoint stalls the loop for seconds).
+    const busyMs = delay.maxBusyMs === null ? 'n/a' : delay.maxBusyMs.toFixed(0);
+    process.stdout.write(`${file}: event-loop delay ${delay.max.toFixed(0)} ms (idle ${delay.idleMax.toFixed(0)} ms), longest JS run ${busyMs} ms of CPU, utilization ${delay.utilization.toFixed(2)}\n`);
+    if (delay.maxBusyMs !== null) expect(delay.maxBusyMs).toBeLessThan(75);
     expect(delay.max - delay.idleMax).toBeLessThan(150);
   }
   // the types resolve through the exports map (CJS and ESM resolution)

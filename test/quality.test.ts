@@ -17,7 +17,7 @@ const STEPS = 600;
 test(`the default model after ${STEPS} steps draws the asked colour, size, place and background; held-out tone loss is far below the unigram baseline`, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mixt-quality-'));
   await runTrain({ preset: 'tiny', seed: 1, steps: STEPS, out, quiet: true, device: 'cpu' });
-  const model = loadModel(out, 'cpu', true);
+  const model = await loadModel(out, 'cpu', true);
   const draw = (words: number[], seed: number) => drawPicture(model, words, 0.7, seed);
   const seen = await scoreSplit(draw, 24, false, 1);
   const held = await scoreSplit(draw, 24, true, 1);

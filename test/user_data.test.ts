@@ -82,7 +82,7 @@ describe('bring your own data', () => {
     const cfg = path.join(dir, 'model.json');
     fs.writeFileSync(cfg, JSON.stringify({ dModel: 64, layers: 2, heads: 4, kvHeads: 2, ffnHidden: 128, maxSeqLen: 160 }));
     await runTrain({ preset: 'tiny', data: out, config: cfg, steps: 200, batch: 8, seq: 160, lr: 6e-3, out: run, seed: 1, device: 'cpu', quiet: true });
-    const model = loadModel(run, 'cpu', true);
+    const model = await loadModel(run, 'cpu', true);
     const codec = modelCodec(model)!;
     expect(codec.tokenizer.spec.kind).toBe('hf');
 
@@ -179,7 +179,7 @@ describe('bring your own data: other paths', () => {
     expect(Math.max(...ds.patches!)).toBeLessThanOrEqual(1);
     const run = path.join(dir, 'tf-run');
     await runTrain({ preset: 'tiny', objective: 'transfusion', data: out, config: cfg, steps: 4, batch: 2, seq: 96, out: run, seed: 1, device: 'cpu', quiet: true });
-    const model = loadModel(run, 'cpu', true);
+    const model = await loadModel(run, 'cpu', true);
     const codec = modelCodec(model)!;
     const rgb = await pictureForCaption(model, codec, 'a red, square', { temperature: 1, seed: 1, steps: 3 });
     expect(rgb.length).toBe(8 * 8 * 3);
@@ -197,7 +197,7 @@ describe('bring your own data: other paths', () => {
     expect(ds.docOffsets.length - 1).toBe(11); // paragraphs: [0], [1-3], ..., [25-27], [28-29]
     const run = path.join(dir, 'text-run');
     await runTrain({ preset: 'tiny', data: out, config: cfg, steps: 2, batch: 2, seq: 64, out: run, seed: 1, device: 'cpu', quiet: true });
-    const model = loadModel(run, 'cpu', true);
+    const model = await loadModel(run, 'cpu', true);
     const codec = modelCodec(model)!;
     expect(codec.image).toBeNull();
     const text = await textContinuation(model, codec, 'line 3 of', { temperature: 1, seed: 2, maxTokens: 4 });

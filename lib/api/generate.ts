@@ -65,7 +65,7 @@ export function nucleus(logits: Float32Array, topP: number, temperature: number)
 
 /**
  * Streams `maxTokens` tokens sampled after `prompt`. Each token costs one position through the
- * model (a key/value cache per layer); the prompt is read once.
+ * model (a key/value cache per layer); the prompt goes through the model once, in one pass.
  */
 export async function* generate(model: MixtModel, prompt: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number, void, undefined> {
   checkGenerateOptions(options);
@@ -76,11 +76,7 @@ export async function* generate(model: MixtModel, prompt: ArrayLike<number>, opt
   const stop = new Set(options.stop ?? []);
   const dec = new Decoder(model.engine);
   try {
-    let logits = await model.queue.run(async () => {
-      let l: Float32Array = new Float32Array(0);
-      for (const t of p) l = await dec.step(t);
-      return l;
-    });
+    let logits = await model.queue.run(() => dec.prefill(p)); // the prompt in one pass
     for (let i = 0; i < count && !options.signal?.aborted; i++) {
       const next = pickToken(nucleus(logits, options.topP ?? 1, sample.temperature), sample, uniform);
       yield next;

@@ -7,7 +7,7 @@ import { MixtError, typeError } from '../core/errors';
 import { BlockKind, ModelConfig, PRESETS, PresetName, parameterCount, presetConfig, validateConfig } from '../model/config';
 import { Model } from '../model/model';
 import { exportParameters, importParameters } from '../model/weights';
-import { loadCheckpoint, restoreCheckpoint, saveCheckpoint, TrainState } from '../train/checkpoint';
+import { loadCheckpointAsync, restoreCheckpoint, saveCheckpoint, TrainState } from '../train/checkpoint';
 import { SHAPES_VOCAB } from '../train/data/shapes';
 import { AdamW } from '../train/optimizer';
 import { GenerateOptions, ImageOptions, ScoreReport, generate, generateImage, score } from './generate';
@@ -54,7 +54,13 @@ export class MixtModel {
   /** Queues every computation on this model: callers never interleave inside a step. */
   readonly queue = new SerialQueue();
 
+  /**
+   * Models are made by `createModel` and `loadModel` (the class is exported as a type only); the
+   * constructor still checks what it is given, since `model.constructor` reaches it.
+   */
   constructor(model: Model, seed = 0) {
+    if (!(model instanceof Model)) throw typeError('MixtModel', 'model', 'an engine Model (make models with createModel or loadModel)', model);
+    if (!Number.isSafeInteger(seed) || seed < 0) throw typeError('MixtModel', 'seed', 'a non-negative integer', seed);
     this.#model = model;
     this.#seed = seed;
     this.#dtype = model.masterDtype;
@@ -177,7 +183,7 @@ export function createModel(configOrPreset: ModelConfig | PresetName, options: C
 export async function loadModel(checkpointDir: string, options: { device?: DeviceSpec | string } = {}): Promise<MixtModel> {
   if (typeof checkpointDir !== 'string' || !checkpointDir) throw typeError('loadModel', 'checkpointDir', 'a directory path', checkpointDir);
   const device = resolveDevice(options.device, 'loadModel');
-  const ck = await loadCheckpoint(checkpointDir);
+  const ck = await loadCheckpointAsync(checkpointDir);
   const model = new Model(validateConfig(ck.config), { device, seed: 0 });
   try {
     await restoreCheckpoint(ck, model);

@@ -109,9 +109,8 @@ export async function runCompare(o: CompareOptions): Promise<Record<string, unkn
     seconds[plan.kind] = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
     cpuSeconds[plan.kind] = (c.user + c.system) / 1e6;
-    runs[plan.kind] = r.trainer.history;
-    r.trainer.model.dispose();
-    r.trainer.dispose();
+    runs[plan.kind] = r.summary.history;
+    r.model.dispose(); // its weights and optimiser state
   }
   const names = runs.mot[0].modalities.map((m) => m.name);
   const curve = (h: StepReport[], m: number) => smooth(h.map((r) => [r.step, r.modalities[m].loss] as [number, number]), 0.1);

@@ -34,7 +34,7 @@ export function splitDescription(dataFile?: string): { split: string; baseline: 
 }
 
 export async function runEval(o: EvalCliOptions): Promise<void> {
-  const model = loadModel(o.checkpoint, o.device, o.json);
+  const model = await loadModel(o.checkpoint, o.device, o.json);
   // A Transfusion model is judged on continuous pictures (its diffusion loss), not picture tokens.
   const objective = model.cfg.transfusion ? 'transfusion' : 'ar';
   const data = loadData(o.data, objective, 'eval');

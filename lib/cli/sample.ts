@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Model } from '../model/model';
 import { generate } from '../model/generate';
-import { loadCheckpoint, restoreCheckpoint } from '../train/checkpoint';
+import { loadCheckpointAsync, restoreCheckpoint } from '../train/checkpoint';
 import { MixtError } from '../core/errors';
 import { hostRandom } from '../core/random';
 import {
@@ -37,11 +37,12 @@ export interface SampleCliOptions {
   json?: boolean;
 }
 
-export function loadModel(checkpoint: string, device?: string, quiet = false): Model {
+// Reads, hashes and checks the checkpoint off the event loop (loadCheckpointAsync).
+export async function loadModel(checkpoint: string, device?: string, quiet = false): Promise<Model> {
   if (!fs.existsSync(checkpoint)) {
     throw new MixtError(`no checkpoint at ${checkpoint}: train one first with \`npx mixt train\` (or give --checkpoint <run directory>)`, 'ERR_CHECKPOINT');
   }
-  const ck = loadCheckpoint(checkpoint);
+  const ck = await loadCheckpointAsync(checkpoint);
   const choice = pickDevice(device, quiet);
   const model = new Model(ck.config, { device: choice.device });
   restoreCheckpoint(ck, model);
@@ -96,7 +97,7 @@ async function drawGrid(model: Model, o: SampleCliOptions): Promise<{ png: Buffe
 }
 
 export async function runSample(o: SampleCliOptions): Promise<void> {
-  const model = loadModel(o.checkpoint, o.device, o.json);
+  const model = await loadModel(o.checkpoint, o.device, o.json);
   const codec = modelCodec(model);
   if (codec) return runCodecSample(model, codec, o); // a model of user data: its own tokenizer and pictures
   if (o.image) throw new RangeError('--image: this checkpoint carries no image codec (it was not trained on packed pictures)');

@@ -1,18 +1,19 @@
 // `mixt train`: trains a model on the embedded multimodal corpus (or a packed token file), shows
-// per-modality loss, tokens/s and (CUDA) MFU on stderr, saves checkpoints, ends with a summary.
+// per-modality loss, tokens/s and (CUDA) MFU on stderr, saves checkpoints, ends with a summary. A
+// front end of the library's train() (lib/api/train.ts), the one training loop.
 import { Command } from 'commander';
 import * as cliProgress from 'cli-progress';
 import * as fs from 'fs';
 import { BLOCK_KINDS, BlockKind, ModelConfig, PRESETS, PresetName, TRANSFUSION_DEFAULTS, parameterCount, presetConfig, validateConfig } from '../model/config';
-import { Model } from '../model/model';
-import { LoadedCheckpoint, clearRun, latestStep, loadCheckpoint, runDirectory } from '../train/checkpoint';
+import { MixtModel, createModel } from '../api/model';
+import { TrainPlan, TrainSummary, train } from '../api/train';
+import { CheckpointInfo, clearRun, latestStep, readCheckpointInfo, runDirectory } from '../train/checkpoint';
 import { TokenDataset, shapesCorpus, unigramEntropy } from '../train/data/dataset';
 import { readTokenFile } from '../train/data/tokenfile';
 import { GRID } from '../train/data/shapes';
 import { PATCHES, PATCH_DIM, transfusionCorpus } from '../train/data/transfusion';
-import { assertStepFits, describeEstimate, estimateStep, estimateWarnings } from '../train/estimate';
-import { resumedOptions } from '../train/resume';
-import { StepReport, TRAIN_DEFAULTS, TrainOptions, Trainer } from '../train/trainer';
+import { describeEstimate } from '../train/estimate';
+import { StepReport, TRAIN_DEFAULTS, TrainOptions } from '../train/trainer';
 import { DataParallel, initDataParallel } from '../train/distributed';
 import { localRank } from '../core/comm';
 import { Device } from '../core/device';
@@ -124,45 +125,80 @@ function freshRunOptions(o: TrainCliOptions, cfg: ModelConfig): TrainOptions {
   };
 }
 
-// The checkpoint's options, except those given on the command line (each said aloud).
+// How train()'s messages name the options: by their flags. A resumed run gets only the flags given,
+// so that the checkpoint's options stand unless overridden (and train() lists the overrides).
 const FLAG_OF: Partial<Record<keyof TrainOptions, string>> = {
   steps: '--steps', batch: '--batch', seqLen: '--seq', lr: '--lr', seed: '--seed', accum: '--accum', onNonFinite: '--on-non-finite',
 };
-function resumedRunOptions(o: TrainCliOptions, ck: LoadedCheckpoint, say: (line: string) => void): TrainOptions {
-  const explicit: Partial<TrainOptions> = {
-    steps: o.steps, batch: o.batch, seqLen: o.seq, lr: o.lr, seed: o.seed, accum: o.accum, onNonFinite: o.onNonFinite,
-  };
-  const r = resumedOptions(ck.train.options, ck.train.step, explicit, FLAG_OF);
-  for (const x of r.overridden) say(`${FLAG_OF[x.name]} ${x.value} overrides the checkpoint's ${x.saved}`);
-  return r.options;
+const givenFlags = (o: TrainCliOptions): Partial<TrainOptions> => ({
+  steps: o.steps, batch: o.batch, seqLen: o.seq, lr: o.lr, seed: o.seed, accum: o.accum, onNonFinite: o.onNonFinite,
+});
+
+// What the CLI says before the first step: overrides of a resumed run, the estimate of memory and
+// time (and a warning when it will be slow, and always for the GPU presets on a CPU), the model.
+function sayPlan(plan: TrainPlan, cfg: ModelConfig, o: TrainCliOptions, device: Device, out: string, say: (line: string) => void): void {
+  for (const x of plan.overridden) say(`${FLAG_OF[x.name] ?? x.name} ${x.value} overrides the checkpoint's ${x.saved}`);
+  if (!o.quiet) {
+    process.stderr.write(`mixt: estimate: ${describeEstimate(plan.estimate)}\n`);
+    const why = [...plan.warnings];
+    if (!device.isCuda && o.preset !== 'tiny') why.unshift(`the ${o.preset} preset is meant for a GPU; on this CPU ${describeEstimate(plan.estimate)}`);
+    for (const w of why) warn(w);
+  }
+  const opts = plan.options, names = cfg.modalities.map((m) => m.name), counts = parameterCount(cfg);
+  say(
+    `${plan.resumedFrom ? `resuming ${plan.resumedFrom} at step ${plan.startStep}, into ${out}: ` : `${o.preset} `}` +
+      `${cfg.blocks.every((b) => b === cfg.blocks[0]) ? cfg.blocks[0] : cfg.blocks.join(',')} model, ` +
+      `${(counts.total / 1e6).toFixed(2)}M parameters (${(counts.activePerToken / 1e6).toFixed(2)}M active per token), ` +
+      `${names.length} modalities (${names.join(', ')}), ${opts.steps} steps of ${opts.batch}x${opts.seqLen} tokens, seed ${opts.seed}`,
+  );
 }
 
-// Memory and time of a step before anything is built: refused when it cannot fit, a warning when
-// it will be slow (and always for the GPU presets on a CPU).
-async function checkEstimate(cfg: ModelConfig, opts: TrainOptions, device: Device, fromStep: number, preset: PresetName, quiet?: boolean): Promise<void> {
-  const shape = { batch: opts.batch, seqLen: opts.seqLen, accum: opts.accum, steps: opts.steps - fromStep };
-  const est = await estimateStep(cfg, shape, device, { calibrate: !quiet }); // the time only matters to a reader
-  assertStepFits(est, shape);
-  if (quiet) return;
-  process.stderr.write(`mixt: estimate: ${describeEstimate(est)}\n`);
-  const why = estimateWarnings(est);
-  if (!device.isCuda && preset !== 'tiny') why.unshift(`the ${preset} preset is meant for a GPU; on this CPU ${describeEstimate(est)}`);
-  for (const w of why) warn(w);
+function progressBar(o: TrainCliOptions): cliProgress.SingleBar | null {
+  if (o.json || !(o.progress ?? !o.quiet)) return null;
+  return new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${o.label ?? 'train'} {bar} {value}/{total} | loss {loss} | {mods} | {tps} tok/s{mfu}`,
+      hideCursor: true,
+      noTTYOutput: !process.stderr.isTTY,
+      notTTYSchedule: 5000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
 }
 
 export interface TrainResult {
-  trainer: Trainer;
+  model: MixtModel; // the trained model (the caller disposes it)
+  summary: TrainSummary;
   entropy: number[];
   first: StepReport;
   last: StepReport;
   checkpoint: string;
 }
 
+// The model a run trains: the resumed checkpoint's config, or the preset's with --blocks, the data's
+// vocabulary and --config's fields.
+function runConfig(o: TrainCliOptions, resumed: CheckpointInfo | null, data: TokenDataset, objective: 'ar' | 'transfusion'): ModelConfig {
+  if (resumed) return validateConfig(resumed.config);
+  const preset = o.preset;
+  const vocab = { size: data.vocab.size, modalities: data.vocab.modalities.map((m) => ({ name: m.name, range: m.range })) };
+  const overrides = o.config ? (readJsonOption('--config', o.config, 'a JSON object of ModelConfig fields') as Partial<ModelConfig>) : {};
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) throw new RangeError(`--config ${o.config}: expected a JSON object of ModelConfig fields`);
+  return presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), {
+    ...(objective === 'transfusion' ? { transfusion: { patchDim: data.patchDim ?? PATCH_DIM, ...TRANSFUSION_DEFAULTS } } : {}),
+    ...(data.vocab.codec ? { codec: data.vocab.codec } : {}),
+    ...(o.data ? {} : { imagePositions: { modality: 'image', size: objective === 'transfusion' ? PATCHES : GRID * GRID } }),
+    ...overrides,
+  });
+}
+
+// Parses nothing itself (commander did): resolves the run's directory, data and model, then hands
+// the run to train() and prints its plan, its steps and its summary.
 export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   const job = o.distributed ? await joinJob(o) : null;
   const choice = job?.choice ?? pickDevice(o.device, o.quiet);
   const say = (line: string) => (o.quiet ? undefined : process.stderr.write(`mixt: ${line}\n`));
-  const resumed = o.resume ? loadCheckpoint(o.resume) : null;
+  const resumed = o.resume ? await readCheckpointInfo(o.resume) : null;
   // a resumed run continues in its own directory unless --out says otherwise
   const out = o.out ?? (o.resume ? runDirectory(o.resume) : `runs/${o.preset}`);
   const objective = o.objective ?? (resumed?.config.transfusion ? 'transfusion' : 'ar');
@@ -170,77 +206,46 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainResult> {
   if (resumed && (objective === 'transfusion') !== !!resumed.config.transfusion) {
     throw new RangeError(`--objective ${objective} does not match the checkpoint ${resumed.dir} (a ${resumed.config.transfusion ? 'transfusion' : 'ar'} model)`);
   }
-  const preset = o.preset;
-  if (!PRESETS[preset]) throw new RangeError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, received "${preset}"`);
+  if (!PRESETS[o.preset]) throw new RangeError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, received "${o.preset}"`);
   if ((job?.dp.comm.rank ?? 0) === 0) claimOutDir(out, resumed?.train.step, !!o.force, say);
   const data = loadData(o.data, objective);
-  const vocab = { size: data.vocab.size, modalities: data.vocab.modalities.map((m) => ({ name: m.name, range: m.range })) };
-  let cfg: ModelConfig;
-  if (resumed) cfg = validateConfig(resumed.config);
-  else {
-    const overrides = o.config ? (readJsonOption('--config', o.config, 'a JSON object of ModelConfig fields') as Partial<ModelConfig>) : {};
-    if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) throw new RangeError(`--config ${o.config}: expected a JSON object of ModelConfig fields`);
-    cfg = presetConfig(preset, vocab, parseBlocks(o.blocks, overrides.layers ?? PRESETS[preset].layers), {
-      ...(objective === 'transfusion' ? { transfusion: { patchDim: data.patchDim ?? PATCH_DIM, ...TRANSFUSION_DEFAULTS } } : {}),
-      ...(data.vocab.codec ? { codec: data.vocab.codec } : {}),
-      ...(o.data ? {} : { imagePositions: { modality: 'image', size: objective === 'transfusion' ? PATCHES : GRID * GRID } }),
-      ...overrides,
-    });
-  }
+  const cfg = runConfig(o, resumed, data, objective);
   if (cfg.vocabSize !== data.vocab.size) throw new RangeError(`the data's vocabulary (${data.vocab.size}) does not match the model's (${cfg.vocabSize})`);
-  const opts = resumed ? resumedRunOptions(o, resumed, say) : freshRunOptions(o, cfg);
-  await checkEstimate(cfg, opts, choice.device, resumed?.train.step ?? 0, preset, o.quiet);
-  const model = new Model(cfg, { device: choice.device, seed: opts.seed });
-  const trainer = new Trainer(model, data, opts, deviceName(choice), job?.dp);
-  if (resumed) trainer.restore(resumed);
-  const entropy = unigramEntropy(data);
-  const names = cfg.modalities.map((m) => m.name);
-  const counts = parameterCount(cfg);
-  say(
-    `${resumed ? `resuming ${resumed.dir} at step ${resumed.train.step}, into ${out}: ` : `${preset} `}` +
-      `${cfg.blocks.every((b) => b === cfg.blocks[0]) ? cfg.blocks[0] : cfg.blocks.join(',')} model, ` +
-      `${(counts.total / 1e6).toFixed(2)}M parameters (${(counts.activePerToken / 1e6).toFixed(2)}M active per token), ` +
-      `${names.length} modalities (${names.join(', ')}), ${opts.steps} steps of ${opts.batch}x${opts.seqLen} tokens, seed ${opts.seed}`,
-  );
-  const bar =
-    o.json || !(o.progress ?? !o.quiet)
-      ? null
-      : new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: `${o.label ?? 'train'} {bar} {value}/{total} | loss {loss} | {mods} | {tps} tok/s{mfu}`,
-            hideCursor: true,
-            noTTYOutput: !process.stderr.isTTY,
-            notTTYSchedule: 5000,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-  bar?.start(opts.steps, trainer.step, { loss: '-', mods: '', tps: '-', mfu: '' });
-  let first: StepReport | null = null, last: StepReport | null = null;
-  let checkpoint = '';
-  while (trainer.step < opts.steps) {
-    const r = await trainer.trainStep();
-    first ??= r;
-    last = r;
-    if (o.json) process.stdout.write(JSON.stringify({ type: 'step', ...r }) + '\n');
-    bar?.update(r.step, {
-      loss: fmt(r.loss),
-      mods: r.modalities.map((m) => `${m.name} ${m.targets ? fmt(m.loss, 2) : '-'}`).join(' ') + (r.diffusionLoss !== undefined ? ` diffusion ${fmt(r.diffusionLoss, 3)}` : ''),
-      tps: Math.round(r.tokensPerSecond),
-      mfu: (r.mfu !== undefined ? ` | MFU ${(100 * r.mfu).toFixed(1)}%` : '') + routingSummary(r),
+  const given = resumed ? givenFlags(o) : freshRunOptions(o, cfg);
+  const model = createModel(cfg, { device: choice.device, seed: given.seed ?? Number(resumed?.train.options.seed ?? 1) });
+  try {
+    const run = train(model, data, {
+      ...given, resume: o.resume, out, checkpointEvery: o.checkpointEvery, deviceName: deviceName(choice), parallel: job?.dp, estimate: { calibrate: !o.quiet }, optionNames: FLAG_OF,
     });
-    if (o.checkpointEvery && r.step % o.checkpointEvery === 0 && r.step < opts.steps) checkpoint = await trainer.save(out);
+    const plan = await run.plan;
+    sayPlan(plan, cfg, o, choice.device, out, say);
+    const bar = progressBar(o);
+    bar?.start(plan.options.steps, plan.startStep, { loss: '-', mods: '', tps: '-', mfu: '' });
+    try {
+      for await (const r of run) {
+        if (o.json) process.stdout.write(JSON.stringify({ type: 'step', ...r }) + '\n');
+        bar?.update(r.step, {
+          loss: fmt(r.loss),
+          mods: r.modalities.map((m) => `${m.name} ${m.targets ? fmt(m.loss, 2) : '-'}`).join(' ') + (r.diffusionLoss !== undefined ? ` diffusion ${fmt(r.diffusionLoss, 3)}` : ''),
+          tps: Math.round(r.tokensPerSecond),
+          mfu: (r.mfu !== undefined ? ` | MFU ${(100 * r.mfu).toFixed(1)}%` : '') + routingSummary(r),
+        });
+      }
+    } finally {
+      bar?.stop();
+    }
+    const summary = await run.summary;
+    await job?.dp.comm.finalize();
+    const first = summary.first ?? summary.history[summary.history.length - 1];
+    const last = summary.last ?? first;
+    const result: TrainResult = { model, summary, entropy: unigramEntropy(data), first, last, checkpoint: summary.checkpoint ?? '' };
+    if (o.json) process.stdout.write(JSON.stringify({ type: 'summary', checkpoint: result.checkpoint, entropy: result.entropy, first, last, run: summary.run }) + '\n');
+    else if (!o.quiet) printSummary(result);
+    return result;
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
-  bar?.stop();
-  checkpoint = await trainer.save(out);
-  if (!first || !last) {
-    first = last = trainer.history[trainer.history.length - 1];
-  }
-  await job?.dp.comm.finalize();
-  const result: TrainResult = { trainer, entropy, first, last, checkpoint };
-  if (o.json) process.stdout.write(JSON.stringify({ type: 'summary', checkpoint, entropy, first, last, run: trainer.throughput() }) + '\n');
-  else if (!o.quiet) printSummary(result);
-  return result;
 }
 
 // A short routing line for the progress bar: MoD predictor accuracy, MoE load imbalance.
@@ -262,11 +267,11 @@ function printSummary(r: TrainResult): void {
     const continuous = !m.targets && r.last.diffusionLoss !== undefined;
     t.push([m.name, continuous ? '-' : fmt(r.entropy[i]), loss(r.first.modalities[i]), loss(m), m.targets ? `${(100 * m.accuracy).toFixed(1)}%` : '-', continuous ? '0 (diffusion)' : String(m.targets)]);
   });
-  const run = r.trainer.throughput();
+  const run = r.summary.run;
   console.log(t.toString());
-  if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the ${predictionName(r.trainer.config)} prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
-  const resumed = r.trainer.startStep ? ` (${run.steps} in this run, resumed at step ${r.trainer.startStep})` : '';
-  console.log(`${r.last.step} steps${resumed}, ${r.trainer.tokens} tokens, ${Math.round(run.tokensPerSecond)} tokens/s${resumed ? ' in this run' : ''}${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
+  if (r.last.diffusionLoss !== undefined) console.log(`diffusion (MSE of the ${predictionName(r.model.config)} prediction): first ${fmt(r.first.diffusionLoss!)}, final ${fmt(r.last.diffusionLoss)}`);
+  const resumed = r.summary.startStep ? ` (${run.steps} in this run, resumed at step ${r.summary.startStep})` : '';
+  console.log(`${r.last.step} steps${resumed}, ${r.summary.tokens} tokens, ${Math.round(run.tokensPerSecond)} tokens/s${resumed ? ' in this run' : ''}${r.last.mfu !== undefined ? `, MFU ${(100 * r.last.mfu).toFixed(1)}%` : ''}`);
   console.log(`checkpoint: ${r.checkpoint}`);
 }
 

@@ -61,3 +61,7 @@ export async function elapsedMs(from: Mark, to: Mark): Promise<number> {
   if (from.device !== to.device) throw new RangeError('elapsedMs: marks of different devices');
   return native().elapsed(from.native, to.native);
 }
+
+// Resolves on the next turn of the event loop (after pending I/O callbacks): long synchronous
+// sequences of enqueueing or host work yield here so that the loop is never held for long.
+export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));

@@ -213,12 +213,14 @@ export class Model {
 
   // Token embeddings [T, d] in original order (ids on the device, the same ids on the host), plus the
   // embedding of each image token's place in its picture.
-  private embedTokens(ids: Tensor, tokens: Int32Array): Tensor {
+  // Token embeddings (original order) plus, for image tokens, their place in the picture; `carry`
+  // continues the picture count of a sequence fed in pieces (see imageIndex).
+  embedTokens(ids: Tensor, tokens: Int32Array, carry?: { run: number }): Tensor {
     const x = gatherRows(this.embed.compute, ids);
     const ip = this.cfg.imagePositions;
     if (ip && this.imagePosition) {
       const range = this.cfg.modalities.find((m) => m.name === ip.modality)!.range;
-      this.imagePosition.add(x, imageIndex(tokens, range, ip.size));
+      this.imagePosition.add(x, imageIndex(tokens, range, ip.size, carry));
     }
     return x;
   }

@@ -43,6 +43,13 @@ export interface Safetensors {
   metadata: Record<string, string>;
 }
 
+// A view of the file's bytes where they are aligned for a typed array of their dtype (no copy: a
+// checkpoint's hundreds of MiB are not copied on the JS thread; the tensors keep the file's buffer),
+// else a copy.
+function alignedBytes(b: Uint8Array, align: number): Uint8Array {
+  return b.byteOffset % align === 0 ? b : new Uint8Array(b);
+}
+
 export function decodeSafetensors(buf: Buffer, what = 'safetensors'): Safetensors {
   const bad = (why: string): never => {
     throw new RangeError(`${what}: not a valid safetensors file: ${why}`);
@@ -73,7 +80,7 @@ export function decodeSafetensors(buf: Buffer, what = 'safetensors'): Safetensor
     if (!(Number.isSafeInteger(b) && Number.isSafeInteger(en) && b >= 0 && en - b === size && base + en <= buf.length)) {
       bad(`${name}: data offsets [${b}, ${en}] do not match its shape or the file size`);
     }
-    tensors.set(name, { dtype, shape: e.shape, data: Uint8Array.from(buf.subarray(base + b, base + en)) });
+    tensors.set(name, { dtype, shape: e.shape, data: alignedBytes(buf.subarray(base + b, base + en), BYTES[dtype]) });
   }
   return { tensors, metadata };
 }

@@ -97,12 +97,15 @@ export function importParameters(params: Loadable[], stored: Map<string, StoredT
   }
 }
 
+// The stored bytes as a typed array (a view where they are aligned for it, else a copy), uploaded.
 export function fromStored(s: StoredTensor, device: Tensor['device']): Tensor {
-  const copy = s.data.slice().buffer;
+  const size = dtypeBytes[s.dtype];
+  const bytes = s.data.byteOffset % size === 0 ? s.data : s.data.slice();
+  const n = bytes.byteLength / size;
   const view =
-    s.dtype === 'f32' ? new Float32Array(copy)
-    : s.dtype === 'f64' ? new Float64Array(copy)
-    : s.dtype === 'i32' ? new Int32Array(copy)
-    : new Uint16Array(copy);
+    s.dtype === 'f32' ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
+    : s.dtype === 'f64' ? new Float64Array(bytes.buffer, bytes.byteOffset, n)
+    : s.dtype === 'i32' ? new Int32Array(bytes.buffer, bytes.byteOffset, n)
+    : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
   return tensor(view, s.shape, { dtype: s.dtype, device });
 }

@@ -100,18 +100,27 @@ export class GroupedAttention extends Module {
     return y;
   }
 
-  // Incremental decoding of one new token (batch of 1, grouped = original order): its roped key
-  // and value join the cache, its query attends over every cached token. Nothing is saved.
+  // Incremental decoding (nothing is saved): the new tokens' roped keys and values join the cache.
+  // One token (grouped = original order) attends over every cached token; several tokens (a prompt's
+  // prefill, into an empty cache) attend causally among themselves in one pass.
   decode(xn: Tensor, batch: Batch, cache: KVCache): Tensor {
     const { heads: h, kvHeads: hk, headDim: dh } = this.cfg;
+    if (batch.T > 1 && cache.length) throw new Error(`${this.name}: a prefill of ${batch.T} tokens needs an empty cache (it holds ${cache.length})`);
     const q = this.project(this.wq, this.qNorm, xn, batch, h, true);
     const k = this.project(this.wk, this.kNorm, xn, batch, hk, true);
     const v = this.project(this.wv, null, xn, batch, hk, false);
     cache.append(k, v);
-    const out = cache.attend(q);
+    let out: Tensor;
+    if (batch.T === 1) out = cache.attend(q);
+    else {
+      const r = attention(q, k, v, batch.mask);
+      r.lse.dispose();
+      out = r.out;
+    }
     const flat = out.reshape([batch.T, h * dh]);
-    const y = this.wo.forward(flat, batch.offsets(this.cfg.groups));
-    for (const t of [q, k, v, out, flat]) t.dispose();
+    const og = batch.T === 1 ? flat : batch.toGrouped(flat);
+    const y = this.wo.forward(og, batch.offsets(this.cfg.groups));
+    for (const t of new Set([q, k, v, out, flat, og])) t.dispose();
     this.clearSaved();
     return y;
   }

@@ -10,14 +10,17 @@ import { Module, release } from './module';
 import { Parameter } from './parameter';
 
 // Index of each token inside its run of image tokens (-1 for other tokens and beyond `size`).
-export function imageIndex(tokens: ArrayLike<number>, range: [number, number], size: number): Int32Array {
+// `carry` continues a sequence fed in pieces (incremental decoding): the image tokens just before
+// the first token, updated to those at the end.
+export function imageIndex(tokens: ArrayLike<number>, range: [number, number], size: number, carry?: { run: number }): Int32Array {
   const out = new Int32Array(tokens.length).fill(-1);
-  let run = 0;
+  let run = carry?.run ?? 0;
   for (let i = 0; i < tokens.length; i++) {
     const image = tokens[i] >= range[0] && tokens[i] < range[1];
     run = image ? run + 1 : 0;
     if (image && run <= size) out[i] = run - 1;
   }
+  if (carry) carry.run = run;
   return out;
 }
 

@@ -171,7 +171,9 @@ export class MoDBlock extends Module implements Block {
 
   // Generation: each token decides for itself (sigmoid of its router logit, or the predictor,
   // above 0.5), so no token's route depends on later ones. Reads the decisions on the host.
-  async forwardCausal(x: Tensor, batch: Batch): Promise<Tensor> {
+  // With a cache (a prompt's prefill), the chosen tokens go through the inner block's decode and
+  // their keys and values fill the cache, as token-by-token decoding would.
+  async forwardCausal(x: Tensor, batch: Batch, cache?: KVCache): Promise<Tensor> {
     this.clearSaved();
     const xo = batch.toOriginal(x);
     const logits = MoDBlock.column(xo, this.router.compute);
@@ -188,7 +190,7 @@ export class MoDBlock extends Module implements Block {
       const subBatch = batch.subset(idx, chosen.length);
       const xs = gatherRows(xo, idx);
       const xsg = subBatch.toGrouped(xs);
-      const ysg = this.inner.forward(xsg, subBatch);
+      const ysg = cache ? this.decodeInner(xsg, subBatch, cache) : this.inner.forward(xsg, subBatch);
       this.inner.clearSaved();
       const dg = sub(ysg, xsg);
       const delta = subBatch.toOriginal(dg);
@@ -209,9 +211,9 @@ export class MoDBlock extends Module implements Block {
 
   // Incremental decoding of one new token x [1, d]: the causal decision (as forwardCausal) says
   // whether it goes through the inner block, whose cache holds only the tokens that went through.
+  // Several tokens (a prefill): forwardCausal through the cache.
   async decode(x: Tensor, batch: Batch, cache: KVCache): Promise<Tensor> {
-    const inner = this.inner;
-    if (!(inner instanceof MoTBlock)) throw new Error(`${this.name}: decode needs a MoT block inside`);
+    if (batch.T > 1) return this.forwardCausal(x, batch, cache);
     const logits = MoDBlock.column(x, this.router.compute);
     const { pred, hidden } = this.predict(x);
     hidden?.dispose();
@@ -222,13 +224,18 @@ export class MoDBlock extends Module implements Block {
       logits.dispose();
       return copy_(Tensor.empty(x.shape, x.dtype, x.device), x);
     }
-    const y = inner.decode(x, batch, cache);
+    const y = this.decodeInner(x, batch, cache);
     const d = sub(y, x, y);
     const g = this.gateOf(logits);
     const upd = rowScale(d, g);
     const out = add(x, upd, upd);
     for (const t of [logits, d, g]) t.dispose();
     return out;
+  }
+
+  private decodeInner(x: Tensor, batch: Batch, cache: KVCache): Tensor {
+    if (!(this.inner instanceof MoTBlock)) throw new Error(`${this.name}: decode needs a MoT block inside`);
+    return this.inner.decode(x, batch, cache);
   }
 
   // The predictor MLP on the stop-gradient input: sigmoid(w2 . relu(w1 . x)) -> [T].

@@ -13,6 +13,7 @@ import { Safetensors, StoredTensor, decodeSafetensors, safetensorsParts } from '
 import { exportParameters, exportTensor, importParameters, tensorLoadable } from '../model/weights';
 import { LoaderState } from './data/loader';
 import { AdamW } from './optimizer';
+import { nextTurn } from '../core/runtime';
 
 export interface TrainState {
   step: number;
@@ -34,20 +35,10 @@ interface StateFile {
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function writeSynced(file: string, data: Buffer | string): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 // Streams byte ranges into a new file and fsyncs it, off the JS thread (writes and fsync run on the
 // libuv pool); the sha256 is updated a slice at a time between writes, so no step blocks the event
-// loop for long. Returns the sha256.
-const WRITE_SLICE = 4 << 20;
+// loop for long (1 MiB: about 1 ms of hashing with SHA instructions, a few without). Returns the sha256.
+const WRITE_SLICE = 1 << 20;
 async function writeSyncedAsync(file: string, parts: readonly Uint8Array[]): Promise<string> {
   const hash = createHash('sha256');
   const fh = await fs.promises.open(file, 'w');
@@ -66,12 +57,14 @@ async function writeSyncedAsync(file: string, parts: readonly Uint8Array[]): Pro
   return hash.digest('hex');
 }
 
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
+// A directory's entries made durable (after a rename into it); on the libuv pool like every other
+// write of a save, so no fsync ever waits on the JS thread.
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, 'r');
   try {
-    fs.fsyncSync(fd);
+    await fh.sync();
   } finally {
-    fs.closeSync(fd);
+    await fh.close();
   }
 }
 
@@ -90,10 +83,10 @@ function processAlive(pid: number): boolean {
 }
 
 // Temporary entries of saves killed before their rename (their process is gone) are removed.
-function removeStaleTemporaries(outDir: string): void {
-  for (const f of fs.readdirSync(outDir)) {
+async function removeStaleTemporaries(outDir: string): Promise<void> {
+  for (const f of await fs.promises.readdir(outDir)) {
     const m = TEMP_ENTRY.exec(f);
-    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) fs.rmSync(path.join(outDir, f), { recursive: true, force: true });
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) await fs.promises.rm(path.join(outDir, f), { recursive: true, force: true });
   }
 }
 
@@ -143,7 +136,7 @@ export async function saveCheckpoint(outDir: string, model: Model, opt: AdamW, t
     );
   }
   fs.mkdirSync(outDir, { recursive: true });
-  removeStaleTemporaries(outDir);
+  await removeStaleTemporaries(outDir);
   const names = modalityNames(model);
   const weights = safetensorsParts(await exportParameters(model.parameters(), names), { format: 'mixt', kind: 'model' });
   const moments = new Map<string, StoredTensor>();
@@ -160,15 +153,15 @@ export async function saveCheckpoint(outDir: string, model: Model, opt: AdamW, t
     'optimizer.safetensors': await writeSyncedAsync(path.join(tmp, 'optimizer.safetensors'), optim),
   };
   const state: StateFile = { format: 'mixt-checkpoint', version: 1, config: model.cfg, train, files };
-  writeSynced(path.join(tmp, 'state.json'), JSON.stringify(state, null, 1));
-  fsyncDir(tmp);
-  fs.rmSync(final, { recursive: true, force: true });
-  fs.renameSync(tmp, final);
-  fsyncDir(outDir);
+  await writeSyncedAsync(path.join(tmp, 'state.json'), [Buffer.from(JSON.stringify(state, null, 1), 'utf8')]);
+  await fsyncDir(tmp);
+  await fs.promises.rm(final, { recursive: true, force: true });
+  await fs.promises.rename(tmp, final);
+  await fsyncDir(outDir);
   const latestTmp = path.join(outDir, `latest.tmp-${process.pid}`);
-  writeSynced(latestTmp, path.basename(final) + '\n');
-  fs.renameSync(latestTmp, path.join(outDir, 'latest'));
-  fsyncDir(outDir);
+  await writeSyncedAsync(latestTmp, [Buffer.from(path.basename(final) + '\n', 'utf8')]);
+  await fs.promises.rename(latestTmp, path.join(outDir, 'latest'));
+  await fsyncDir(outDir);
   return final;
 }
 
@@ -197,8 +190,10 @@ export function resolveCheckpoint(p: string): string {
 }
 
 // Master weights and moments are f32 or f64, one dtype per file, and finite: a relabelled dtype or
-// NaN/Inf weights (which a valid sha256 does not rule out) are refused, naming the tensor.
-function validateStored(file: string, st: Safetensors, fail: (why: string) => never): void {
+// NaN/Inf weights (which a valid sha256 does not rule out) are refused, naming the tensor. Yields
+// every VALIDATE_SLICE elements, so that the async loader can give the event loop its turns.
+const VALIDATE_SLICE = 1 << 20;
+function* validateStored(file: string, st: Safetensors, fail: (why: string) => never): Generator<void> {
   let dtype: string | undefined;
   for (const [name, t] of st.tensors) {
     if (t.dtype !== 'f32' && t.dtype !== 'f64') fail(`${file}: tensor ${name} has dtype ${t.dtype}, expected f32 or f64 (master weights)`);
@@ -207,8 +202,12 @@ function validateStored(file: string, st: Safetensors, fail: (why: string) => ne
     const values = t.dtype === 'f32'
       ? new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4)
       : new Float64Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 8);
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i])) fail(`${file}: tensor ${name} holds a non-finite value (${values[i]} at element ${i})`);
+    for (let at = 0; at < values.length; at += VALIDATE_SLICE) {
+      const end = Math.min(values.length, at + VALIDATE_SLICE);
+      for (let i = at; i < end; i++) {
+        if (!Number.isFinite(values[i])) fail(`${file}: tensor ${name} holds a non-finite value (${values[i]} at element ${i})`);
+      }
+      yield;
     }
   }
 }
@@ -231,11 +230,26 @@ function openCheckpoint(p: string): { dir: string; state: StateFile; fail: (why:
 
 const WEIGHT_FILES = ['model.safetensors', 'optimizer.safetensors'] as const;
 
-function decodeChecked(dir: string, state: StateFile, fail: (why: string) => never, name: string, bytes: Buffer, digest: string): Safetensors {
+function* decodeChecked(dir: string, state: StateFile, fail: (why: string) => never, name: string, bytes: Buffer, digest: string): Generator<void, Safetensors> {
   if (state.files?.[name] !== digest) fail(`${name} is corrupted (sha256 mismatch)`);
   const st = decodeSafetensors(bytes, `${dir}/${name}`);
-  validateStored(name, st, fail);
+  yield* validateStored(name, st, fail);
   return st;
+}
+
+// Runs a generator to its end at once (the synchronous loader), or a turn of the event loop per yield.
+function drain<T>(g: Generator<void, T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+async function drainAsync<T>(g: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+    await nextTurn();
+  }
 }
 
 // Loads a checkpoint synchronously (reads, hashes and checks on the calling thread). Services should
@@ -249,9 +263,9 @@ export function loadCheckpoint(p: string): LoadedCheckpoint {
     } catch {
       return fail(`${name} is missing`);
     }
-    return decodeChecked(dir, state, fail, name, b, sha256(b));
+    return drain(decodeChecked(dir, state, fail, name, b, sha256(b)));
   });
-  return { dir, config: olderDefaults(state.config, weights), train: state.train, weights, optimizer };
+  return { dir, config: olderDefaults(state.config, weights.tensors), train: state.train, weights, optimizer };
 }
 
 // The same checks, with reads on the libuv pool and the sha256 computed a slice at a time between
@@ -269,20 +283,56 @@ export async function loadCheckpointAsync(p: string): Promise<LoadedCheckpoint> 
     const hash = createHash('sha256');
     for (let at = 0; at < b.length; at += WRITE_SLICE) {
       hash.update(b.subarray(at, Math.min(b.length, at + WRITE_SLICE)));
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
-    loaded.push(decodeChecked(dir, state, fail, name, b, hash.digest('hex')));
+    loaded.push(await drainAsync(decodeChecked(dir, state, fail, name, b, hash.digest('hex'))));
   }
-  return { dir, config: olderDefaults(state.config, loaded[0]), train: state.train, weights: loaded[0], optimizer: loaded[1] };
+  return { dir, config: olderDefaults(state.config, loaded[0].tensors), train: state.train, weights: loaded[0], optimizer: loaded[1] };
+}
+
+export interface CheckpointInfo {
+  dir: string;
+  config: ModelConfig;
+  train: TrainState;
+}
+
+// What a checkpoint is (its directory, config and training state) without reading its weights:
+// state.json and the weight file's header (the names of the tensors). A front end decides with it
+// what to build before the weights are loaded.
+export async function readCheckpointInfo(p: string): Promise<CheckpointInfo> {
+  const { dir, state, fail } = openCheckpoint(p);
+  let names: Set<string>;
+  try {
+    names = new Set(Object.keys(await readSafetensorsHeader(path.join(dir, WEIGHT_FILES[0]))));
+  } catch (e) {
+    return fail(`${WEIGHT_FILES[0]} is missing or its header does not parse (${(e as Error).message})`);
+  }
+  return { dir, config: olderDefaults(state.config, names), train: state.train };
+}
+
+async function readSafetensorsHeader(file: string): Promise<Record<string, unknown>> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    await fh.read(len, 0, 8, 0);
+    const n = Number(len.readBigUInt64LE(0));
+    if (n > 100 * 2 ** 20) throw new RangeError(`header length ${n}`);
+    const head = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(head, 0, n, 8);
+    if (bytesRead !== n) throw new RangeError(`header of ${n} bytes, the file has ${bytesRead} after its length`);
+    return JSON.parse(head.toString('utf8'));
+  } finally {
+    await fh.close();
+  }
 }
 
 // A config written before the resolved defaults were saved with it (no `finalNorm` field) means
 // what those older defaults meant: models with no modality-untied block (dense, moe) kept a final
 // norm per modality (final_norm.weight.{modality}, found in the weights), and Mixture-of-Depths
 // blocks multiplied the update by the raw router logit.
-function olderDefaults(config: ModelConfig, weights: Safetensors): ModelConfig {
+function olderDefaults(config: ModelConfig, weightNames: { has(name: string): boolean }): ModelConfig {
   if (!config || config.finalNorm !== undefined || !Array.isArray(config.modalities) || !Array.isArray(config.blocks)) return config;
-  const perModality = config.modalities.length > 1 && config.modalities.every((m) => weights.tensors.has(`final_norm.weight.${m.name}`));
+  const perModality = config.modalities.length > 1 && config.modalities.every((m) => weightNames.has(`final_norm.weight.${m.name}`));
   const routesDepth = routesDepthIn(config);
   return {
     ...config,

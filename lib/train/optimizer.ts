@@ -4,6 +4,7 @@
 import { Tensor } from '../core/tensor';
 import { Parameter } from '../nn/parameter';
 import { adamwStep, clipCoefficient, gradNormSquared, zeros } from '../ops';
+import { nextTurn } from '../core/runtime';
 
 export interface AdamWOptions {
   beta1: number;
@@ -14,6 +15,8 @@ export interface AdamWOptions {
 }
 
 export const ADAMW_DEFAULTS: AdamWOptions = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipNorm: 1.0 };
+
+const PER_TURN = 128;
 
 export class AdamW {
   readonly m = new Map<Parameter, Tensor>();
@@ -35,11 +38,14 @@ export class AdamW {
     return gradNormSquared(this.params.map((p) => p.gradOrZeros()));
   }
 
-  // One update with learning rate lr. normSquared: from gradNormSquared() (clipping uses it).
-  apply(lr: number, normSquared: Tensor): void {
+  // One update with learning rate lr. normSquared: from gradNormSquared() (clipping uses it). The
+  // updates are enqueued PER_TURN parameters at a time, each batch on a turn of the event loop of its
+  // own (a deep model has thousands of parameters); resolves when all are enqueued.
+  async apply(lr: number, normSquared: Tensor): Promise<void> {
     this.step++;
     const coef = this.opts.clipNorm > 0 ? clipCoefficient(normSquared, this.opts.clipNorm) : undefined;
-    for (const p of this.params) {
+    for (const [i, p] of this.params.entries()) {
+      if (i > 0 && i % PER_TURN === 0) await nextTurn();
       adamwStep(p.value, p.gradOrZeros(), this.m.get(p)!, this.v.get(p)!, {
         lr,
         beta1: this.opts.beta1,

@@ -17,6 +17,7 @@ import { HostBatch, PackedLoader, shardBatch } from './data/loader';
 import { DataParallel, GradientReducer, broadcastFromRankZero } from './distributed';
 import { ADAMW_DEFAULTS, AdamW } from './optimizer';
 import { learningRate } from './schedule';
+import { nextTurn } from '../core/runtime';
 
 export interface TrainOptions {
   steps: number;
@@ -78,6 +79,7 @@ export interface StepReport {
   diffusionLoss?: number; // Transfusion: MSE of the noise prediction (the gradient follows lambda times it)
   routing?: RoutingReport[]; // routed layers (last micro-batch)
 }
+
 
 function releaseRouted(r: { mod: ModStats | null; moe: MoeStats | null }): void {
   r.mod?.auxLoss.dispose();
@@ -206,19 +208,24 @@ export class Trainer {
       if (l.moe) l.moe.auxGradScale = 1 / (opts.accum * world);
     }
     const hostBatches = Array.from({ length: opts.accum }, () => this.loader.next());
-    hostBatches.forEach((global, i) => {
-      const hb = shardBatch(global, this.rank, world);
+    for (let i = 0; i < hostBatches.length; i++) {
+      const hb = shardBatch(hostBatches[i], this.rank, world);
+      // the event loop gets a turn between the enqueueing of each forward and backward (each is a
+      // few thousand ops of synchronous JavaScript in a deep model), so other work is not held up
+      await nextTurn();
       const batch = deviceBatch(hb, M, model.device);
       stats.push(model.forward(stepInputs(hb, batch, this.lossWeights(hb, hostBatches), { weight: 1 / (opts.accum * world), noise: this.noise })));
       for (const r of routed) releaseRouted(r);
       routed = model.routedLayers().map((l) => ({ layer: l.layer, mod: l.mod?.takeStats() ?? null, moe: l.moe?.takeStats() ?? null }));
+      await nextTurn();
       // the last micro-batch's backward completes the gradients: their all-reduce may start layer by layer
       const reducer = i === opts.accum - 1 ? this.#reducer : null;
       model.backward(reducer && this.parallel?.overlap ? (ps) => reducer.ready(ps) : undefined);
       batch.dispose();
       tokens += hb.tokens.length;
-    });
+    }
     this.#reducer?.finish();
+    await nextTurn();
     const gsq = this.optimizer.gradNormSquared();
     const gsqValue = await gsq.item();
     const lr = learningRate({ lr: opts.lr, minLr: opts.minLr, warmupSteps: opts.warmup, totalSteps: opts.steps }, this.step);
@@ -233,7 +240,7 @@ export class Trainer {
         throw new MixtError(`training stopped: ${skipped}`, 'ERR_NON_FINITE');
       }
     } else {
-      this.optimizer.apply(lr, gsq);
+      await this.optimizer.apply(lr, gsq);
     }
     gsq.dispose();
     model.zeroGrad();

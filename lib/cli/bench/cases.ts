@@ -371,7 +371,7 @@ function decodeCase(preset: PresetName, prompt: number, blocks: 'mot' | 'mod' = 
       return {
         run: async (i) => {
           if (!mark) {
-            for (let t = 0; t < prompt; t++) await dec.step((t * 7919) % V);
+            await dec.prefill(Array.from({ length: prompt }, (_, t) => (t * 7919) % V));
             mark = dec.mark();
           }
           await dec.step((i * 31) % V);
