@@ -42,7 +42,7 @@ const TRANSFUSION_STEPS = 600;
 test(`the default Transfusion model after ${TRANSFUSION_STEPS} steps draws the asked shape, colour, size, place and background`, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mixt-quality-tf-'));
   await runTrain({ preset: 'tiny', objective: 'transfusion', seed: 1, steps: TRANSFUSION_STEPS, out, quiet: true, device: 'cpu' });
-  const model = loadModel(out, 'cpu', true);
+  const model = await loadModel(out, 'cpu', true);
   const draw = (words: number[], seed: number) => drawPicture(model, words, 0.7, seed, { steps: 20 });
   const seen = await scoreSplit(draw, 16, false, 1);
   const held = await scoreSplit(draw, 16, true, 1);
