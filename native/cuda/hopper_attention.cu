@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "../kernels/attention.h"
+#include "attention_tiles.h"
 #include "common.cuh"
 #include "hopper_attention.h"
 #include "sm90.cuh"
@@ -26,6 +27,15 @@ namespace mixt::cuda::hopper {
 namespace {
 
 constexpr int BQ = 128, BKV = 128, THREADS = 384, HALF = 64;  // 64 bf16 = one 128-byte swizzled row
+
+// The setmaxnreg split: one producer warpgroup gives up registers, two consumer warpgroups take them.
+// setmaxnreg.inc waits until the registers are free, so the increase must be paid by the decrease at
+// the launch allocation (65536 / 384 threads, rounded down to 8: 168); the first split, 32/240, hung
+// on an H100 (128 x 136 freed < 256 x 72 taken).
+constexpr int kLaunchRegs = 65536 / THREADS / 8 * 8, kProducerRegs = 24, kConsumerRegs = 240;
+static_assert(kProducerRegs % 8 == 0 && kConsumerRegs % 8 == 0 && kProducerRegs >= 24 && kConsumerRegs <= 256, "setmaxnreg takes 24..256 in steps of 8");
+static_assert(128 * (kLaunchRegs - kProducerRegs) >= 2 * 128 * (kConsumerRegs - kLaunchRegs),
+              "setmaxnreg split: the consumers' increase must be paid by the producer's decrease, else it waits forever");
 
 template <int D>
 struct alignas(1024) AttnSmem {
@@ -41,6 +51,8 @@ struct AttnParams {
   __nv_bfloat16* out;  // [T, Hq, D]
   float* lse;          // [Hq, T]
   const int32_t *doc, *span, *pos;
+  attn::MaskSpec mask;  // the same ids, for the loop bounds
+  attn::TileMap map;    // the call's granule summaries (attention_tiles.cu)
   int64_t tokens;
   int hq, hkv;
   float scale_log2;    // softmax scale * log2(e)
@@ -71,31 +83,17 @@ __device__ __forceinline__ const __nv_bfloat16* swz(const __nv_bfloat16* tile, i
   return tile + r * HALF + ((c8 ^ (r & 7)) * 8);
 }
 
-struct Range {
-  int32_t dmin, dmax;
-  int64_t pmin, pmax;
-  bool span;
+// The key tiles of this CTA's query block, in the same order for the producer and the consumers:
+// [first, end) bounded by the block's document and the causal diagonal, empty tiles skipped.
+struct KeyWalk {
+  attn::IdSummary qs;
+  int64_t first, end;
 };
-__device__ Range range_of(const AttnParams& p, int64_t r0, int64_t r1) {
-  Range s{INT_MAX, INT_MIN, INT64_MAX, INT64_MIN, false};
-  for (int64_t r = r0; r < r1; r++) {
-    int32_t d = p.doc ? p.doc[r] : 0;
-    int64_t q = p.pos ? p.pos[r] : r;
-    s.dmin = min(s.dmin, d);
-    s.dmax = max(s.dmax, d);
-    s.pmin = min(s.pmin, q);
-    s.pmax = max(s.pmax, q);
-    s.span |= p.span && p.span[r] >= 0;
-  }
-  return s;
-}
-// 0: no pair visible; 1: some (apply the mask); 2: every pair visible (no mask arithmetic)
-__device__ int tile_class(const AttnParams& p, const Range& q, const Range& k) {
-  if (q.dmax < k.dmin || k.dmax < q.dmin) return 0;
-  const bool one_doc = q.dmin == q.dmax && k.dmin == k.dmax && q.dmin == k.dmin;
-  if (!p.causal) return one_doc ? 2 : 1;
-  if (k.pmin > q.pmax && !q.span) return 0;
-  return one_doc && k.pmax <= q.pmin ? 2 : 1;
+__device__ __forceinline__ KeyWalk key_walk(const AttnParams& p, int64_t q0, int64_t q1) {
+  KeyWalk w{p.map.block(q0, BQ), 0, 0};
+  p.mask.key_range(q0, q1, &w.first, &w.end);
+  w.first = attn::align_down(w.first, BKV);
+  return w;
 }
 #endif
 
@@ -118,18 +116,17 @@ __global__ void __launch_bounds__(THREADS, 1)
     mbar_fence_init();
   }
   __syncthreads();
-  const Range qr = range_of(p, q0, q1);  // every thread computes the same summaries
-  const int64_t ntiles = (p.tokens + BKV - 1) / BKV;
+  const KeyWalk walk = key_walk(p, q0, q1);  // every thread walks the same tiles
 
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::);
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
     if (tid == 0) {
       mbar_expect_tx(&sm.q_full, D * BQ * 2);
       for (int hh = 0; hh < D / HALF; hh++) tma_load_2d(sm.q[hh], &mq, h * D + hh * HALF, int(q0), &sm.q_full);
       uint32_t it = 0;
-      for (int64_t t = 0; t < ntiles; t++) {
-        const int64_t k0 = t * BKV;
-        if (tile_class(p, qr, range_of(p, k0, min(p.tokens, k0 + BKV))) == 0) continue;
+      int cls;
+      for (int64_t k0 = p.map.next_key_tile(walk.qs, walk.first, walk.end, BKV, &cls); k0 < walk.end;
+           k0 = p.map.next_key_tile(walk.qs, k0 + BKV, walk.end, BKV, &cls)) {
         const int s = it & 1;
         mbar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
         mbar_expect_tx(&sm.full[s], 2 * KV_BYTES);
@@ -142,7 +139,7 @@ __global__ void __launch_bounds__(THREADS, 1)
     }
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n" ::);  // balanced at the 168 of launch: 128 x (168 - 24) freed = 256 x (240 - 168) taken, else the increase waits forever
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs));
   const int cw = wg - 1, warp = tid / 32, lane = tid % 32;
   const int rA = cw * 64 + warp * 16 + lane / 4, rB = rA + 8;  // this thread's two query rows in the tile
   const int64_t iA = q0 + rA, iB = q0 + rB;
@@ -152,10 +149,10 @@ __global__ void __launch_bounds__(THREADS, 1)
   float mA = -FLT_MAX, mB = -FLT_MAX, lA = 0.f, lB = 0.f;
   mbar_wait(&sm.q_full, 0);
   uint32_t it = 0;
-  for (int64_t t = 0; t < ntiles; t++) {
-    const int64_t k0 = t * BKV, k1 = min(p.tokens, k0 + BKV);
-    const int cls = tile_class(p, qr, range_of(p, k0, k1));
-    if (cls == 0) continue;  // the producer skipped it too
+  int cls;
+  for (int64_t k0 = p.map.next_key_tile(walk.qs, walk.first, walk.end, BKV, &cls); k0 < walk.end;
+       k0 = p.map.next_key_tile(walk.qs, k0 + BKV, walk.end, BKV, &cls)) {
+    const int64_t k1 = min(p.tokens, k0 + BKV);
     const int s = it & 1;
     mbar_wait(&sm.full[s], (it >> 1) & 1);
     // S = Q K^T for this warpgroup's 64 rows and the tile's 128 keys
@@ -180,7 +177,7 @@ __global__ void __launch_bounds__(THREADS, 1)
         const int64_t key = k0 + 8 * j + 2 * (lane % 4) + (e & 1);
         const int64_t qi = e < 2 ? iA : iB;
         bool vis = key < k1 && qi < p.tokens;
-        if (vis && cls == 1) vis = attention_visible(p.doc, p.span, p.pos, p.causal, qi, key);
+        if (vis && cls == attn::kTilePartial) vis = attention_visible(p.doc, p.span, p.pos, p.causal, qi, key);
         float v = vis ? d[4 * j + e] * p.scale_log2 : -FLT_MAX;
         d[4 * j + e] = v;
         if (e < 2) rowmaxA = fmaxf(rowmaxA, v);
@@ -284,14 +281,25 @@ bool encode_rows(CUtensorMap* m, const void* base, int64_t rows, int64_t cols) {
 }
 
 template <int D>
-bool launch(const AttentionArgs& a, const TensorView& out, const TensorView& lse, cudaStream_t stream) {
+bool launch(const Stream& st, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
+  cudaStream_t stream = stream_of(st);
   CUtensorMap mq, mk, mv;
   if (!encode_rows(&mq, a.q.data, a.tokens, a.hq * D) || !encode_rows(&mk, a.k.data, a.tokens, a.hkv * D) ||
       !encode_rows(&mv, a.v.data, a.tokens, a.hkv * D))
     return false;
-  AttnParams p{static_cast<__nv_bfloat16*>(out.data), static_cast<float*>(lse.data), static_cast<const int32_t*>(a.doc_ids.data),
-               static_cast<const int32_t*>(a.span_ids.data), static_cast<const int32_t*>(a.positions.data), a.tokens, int(a.hq), int(a.hkv),
-               float(a.scale * 1.4426950408889634), a.causal};
+  AttnParams p{};
+  p.out = static_cast<__nv_bfloat16*>(out.data);
+  p.lse = static_cast<float*>(lse.data);
+  p.doc = static_cast<const int32_t*>(a.doc_ids.data);
+  p.span = static_cast<const int32_t*>(a.span_ids.data);
+  p.pos = static_cast<const int32_t*>(a.positions.data);
+  p.mask = mask_spec(a);
+  p.tokens = a.tokens;
+  p.hq = int(a.hq);
+  p.hkv = int(a.hkv);
+  p.scale_log2 = float(a.scale * 1.4426950408889634);
+  p.causal = a.causal;
+  p.map = build_tile_map(st, p.mask);
   const int bytes = int(sizeof(AttnSmem<D>)) + 1024;
   static thread_local bool configured = false;
   if (!configured) {
@@ -300,6 +308,7 @@ bool launch(const AttentionArgs& a, const TensorView& out, const TensorView& lse
   }
   dim3 grid(unsigned((a.tokens + BQ - 1) / BQ), unsigned(a.hq));
   attn_fwd<D><<<grid, THREADS, bytes, stream>>>(mq, mk, mv, p);
+  cudaFreeAsync(const_cast<attn::IdSummary*>(p.map.granules), stream);
   return true;
 }
 
@@ -310,10 +319,10 @@ bool attention_enabled(int device) {
   return on && compute_capability(device) == 90;
 }
 
-bool try_attention_forward(const AttentionArgs& a, const TensorView& out, const TensorView& lse, cudaStream_t stream) {
+bool try_attention_forward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
   if (a.q.dtype != DType::BF16 || (a.dim != 64 && a.dim != 128) || a.tokens == 0) return false;
   if ((reinterpret_cast<uintptr_t>(a.q.data) | reinterpret_cast<uintptr_t>(a.k.data) | reinterpret_cast<uintptr_t>(a.v.data)) & 15) return false;
-  return a.dim == 64 ? launch<64>(a, out, lse, stream) : launch<128>(a, out, lse, stream);
+  return a.dim == 64 ? launch<64>(s, a, out, lse) : launch<128>(s, a, out, lse);
 }
 
 }  // namespace mixt::cuda::hopper
