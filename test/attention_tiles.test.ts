@@ -1,7 +1,9 @@
 // The attention kernels' tile logic (native/kernels/attention_tiles.h: per-block mask classes, the
 // key/query loop bounds) and a host emulation of their online softmax and backward in the kernels'
-// tile order, checked against element-wise visibility and the CPU reference. Compiled with g++
-// from test/native/attention_tiles.cpp (a few seconds): this runs without a GPU.
+// tile order, checked against element-wise visibility and the CPU reference; and the Hopper forward's
+// index math (native/cuda/hopper_attention_plan.h) on the host model of TMA and wgmma
+// (native/emu/wgmma_emu.h). Compiled with g++ from test/native/attention_tiles.cpp (a few seconds):
+// this runs without a GPU.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -40,6 +42,12 @@ describe('attention tiles (host)', () => {
 
   test('forward: online softmax in the kernels tile order matches the CPU reference (every mask kind, hd 64/128, GQA 1-4, bf16 and f32, mma and Hopper tiles)', () => {
     const r = run('forward', '7', '48');
+    expect(r.out).toContain('failures 0');
+    expect(r.status).toBe(0);
+  });
+
+  test('Hopper forward: its shared layout, wgmma descriptors (Q/K K-major, V MN-major) and P-in-registers A fragments give S = QK^T and O = PV on the TMA/wgmma model', () => {
+    const r = run('hopper', '3', '16');
     expect(r.out).toContain('failures 0');
     expect(r.status).toBe(0);
   });

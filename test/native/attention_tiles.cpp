@@ -5,6 +5,8 @@
 //   attention_tiles forward <seed> <cases>   online softmax in the kernels' tile order vs the reference
 //   attention_tiles backward <seed> <cases>  dQ / dK / dV in the kernels' tile order vs the reference
 //   attention_tiles mutant <name> <seed> <cases>  a deliberately wrong classifier: must be caught
+//   attention_tiles hopper <seed> <cases>    the Hopper forward's layout, descriptors and P register
+//                                            mapping (hopper_attention_plan.h) on the TMA / wgmma model
 // Prints one line per failure (at most a few) and a summary; exit status 1 on any failure.
 #include <algorithm>
 #include <cfloat>
@@ -18,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "cuda/hopper_attention_plan.h"
+#include "emu/wgmma_emu.h"
 #include "kernels/attention.h"
 #include "kernels/attention_tiles.h"
 
@@ -461,6 +465,95 @@ double lse_err(const std::vector<float>& a, const std::vector<double>& b, std::s
   return err;
 }
 
+// ---- the Hopper forward's index math on the host model of TMA and wgmma ----
+
+// wgmma with A from registers (the .rs form), written from the PTX ISA: each warp's 16 rows of A hold
+// the mma.sync m16n8k16 A fragment, register r of thread t two bf16 (low half first) at row
+// 16 (t / 32) + (t % 32) / 4 + 8 (r % 2), columns 2 (t % 4) + 8 (r / 2) + {0, 1}. B as in emu.
+void wgmma_rs(emu::Accumulators& acc, const uint32_t (*a)[4], const emu::SharedMemory& sm, uint64_t desc_b, bool tnsp_b) {
+  float A[64][16];
+  int seen[64][16] = {};
+  for (int t = 0; t < 128; t++)
+    for (int r = 0; r < 4; r++)
+      for (int half = 0; half < 2; half++) {
+        const int row = 16 * (t / 32) + (t % 32) / 4 + 8 * (r % 2), col = 2 * (t % 4) + 8 * (r / 2) + half;
+        A[row][col] = emu::bf16_to_float(uint16_t(a[t][r] >> (16 * half)));
+        seen[row][col]++;
+      }
+  for (auto& row : seen)
+    for (int c : row)
+      if (c != 1) throw std::logic_error("A fragment model covers an element twice");
+  const emu::SmemDesc db = emu::decode_desc(desc_b);
+  for (int t = 0; t < 128; t++)
+    for (int i = 0; i < acc.n / 2; i++) {
+      int row, col;
+      emu::fragment_position(t, i, row, col);
+      float s = acc.reg[t][i];
+      for (int k = 0; k < 16; k++) s += A[row][k] * emu::bf16_to_float(sm.load_u16(emu::operand_addr(db, tnsp_b, col, k)));
+      acc.reg[t][i] = s;
+    }
+}
+
+uint32_t pack2(float lo, float hi) { return uint32_t(emu::float_to_bf16(lo)) | uint32_t(emu::float_to_bf16(hi)) << 16; }
+
+// One K/V stage as the kernel computes it: S = Q K^T for each consumer warpgroup, then O = P V with
+// P = S (rounded to bf16) taken from the S registers through p_reg, against direct products. K/V
+// have `rows` valid keys (the rest zero-filled by TMA, as at the end of the sequence).
+template <int D>
+double check_hopper_stage(std::mt19937& rng, int stage, int rows) {
+  namespace ha = hopper_attn;
+  std::normal_distribution<float> nd(0.f, 1.f);
+  auto tensor = [&](int n_rows) {
+    std::vector<uint16_t> x(size_t(n_rows) * D);
+    for (auto& e : x) e = emu::float_to_bf16(nd(rng));
+    return x;
+  };
+  const std::vector<uint16_t> q = tensor(ha::BQ), k = tensor(rows), v = tensor(rows);
+  emu::SharedMemory sm(ha::tiles_bytes<D>());
+  auto load = [&](const std::vector<uint16_t>& x, int n_rows, uint32_t (*box)(int, int), int st) {
+    const emu::TensorMap3d map{x.data(), {D, n_rows, 1}, D, int64_t(D) * n_rows, ha::HALF, ha::BKV};
+    for (int hh = 0; hh < D / ha::HALF; hh++) emu::tma_load_3d_sw128(sm, box(st, hh), map, hh * ha::HALF, 0, 0);
+  };
+  load(q, ha::BQ, [](int, int hh) { return ha::q_box(hh); }, 0);
+  load(k, rows, [](int st, int hh) { return ha::k_box<D>(st, hh); }, stage);
+  load(v, rows, [](int st, int hh) { return ha::v_box<D>(st, hh); }, stage);
+  auto at = [&](const std::vector<uint16_t>& x, int r, int c) { return r < int(x.size() / D) ? emu::bf16_to_float(x[size_t(r) * D + c]) : 0.f; };
+  double worst = 0;
+  for (int cw = 0; cw < 2; cw++) {
+    emu::Accumulators s_acc(ha::BKV);
+    for (int hh = 0; hh < D / ha::HALF; hh++)
+      for (int kk = 0; kk < ha::HALF / 16; kk++)
+        emu::wgmma_m64nNk16(s_acc, sm, ha::kmajor_desc(ha::q_slice(hh, cw, kk)), ha::kmajor_desc(ha::k_slice<D>(stage, hh, kk)), hh > 0 || kk > 0,
+                            false, false);
+    std::vector<float> p(64 * ha::BKV);  // P as the kernel's registers hold it (rounded when packed)
+    for (int t = 0; t < 128; t++)
+      for (int i = 0; i < ha::BKV / 2; i++) {
+        int row, col;
+        emu::fragment_position(t, i, row, col);
+        double ref = 0;
+        for (int c = 0; c < D; c++) ref += double(at(q, cw * 64 + row, c)) * at(k, col, c);
+        worst = std::max(worst, std::fabs(ref - s_acc.reg[t][i]) / (1 + std::fabs(ref)));
+        p[size_t(row * ha::BKV + col)] = emu::bf16_to_float(emu::float_to_bf16(s_acc.reg[t][i]));
+      }
+    std::vector<uint32_t[4]> a(128);
+    emu::Accumulators o_acc(D);
+    for (int kk = 0; kk < ha::BKV / 16; kk++) {
+      for (int t = 0; t < 128; t++)
+        for (int r = 0; r < 4; r++) a[size_t(t)][r] = pack2(s_acc.reg[t][ha::p_reg(kk, r)], s_acc.reg[t][ha::p_reg(kk, r) + 1]);
+      wgmma_rs(o_acc, a.data(), sm, ha::v_desc(ha::v_slice<D>(stage, kk)), true);
+    }
+    for (int t = 0; t < 128; t++)
+      for (int i = 0; i < D / 2; i++) {
+        int row, col;
+        emu::fragment_position(t, i, row, col);
+        double ref = 0;
+        for (int key = 0; key < ha::BKV; key++) ref += double(p[size_t(row * ha::BKV + key)]) * at(v, key, col);
+        worst = std::max(worst, std::fabs(ref - o_acc.reg[t][i]) / (1 + std::fabs(ref)));
+      }
+  }
+  return worst;
+}
+
 const KernelShape kShapes[] = {
     {"mma bf16 D64", 64, 64, true, false},  {"mma bf16 D128", 64, 64, true, false}, {"mma f32 D64", 64, 64, false, false},
     {"mma f32 D128", 64, 32, false, false}, {"hopper D64", 128, 128, true, true},   {"hopper D128", 128, 128, true, true},
@@ -552,6 +645,18 @@ int main(int argc, char** argv) {
     }
     for (int s = 0; s < 4; s++) std::printf("backward %-9s worst grad err %.2e (of max |grad|)\n", shapes[s].name, worst[s]);
     std::printf("backward: %d cases, failures %d\n", cases, failures);
+    return failures ? 1 : 0;
+  }
+  if (mode == "hopper") {
+    double worst = 0;
+    for (int i = 0; i < cases; i++) {
+      const int stage = i % 2, rows = int(uni(1, hopper_attn::BKV));
+      const double e = i % 4 < 2 ? check_hopper_stage<64>(rng, stage, rows) : check_hopper_stage<128>(rng, stage, rows);
+      worst = std::max(worst, e);
+      if (e > 1e-3) report("hopper D" + std::to_string(i % 4 < 2 ? 64 : 128) + " stage " + std::to_string(stage) + " keys " + std::to_string(rows) +
+                           ": S or O off by " + std::to_string(e));
+    }
+    std::printf("hopper layout: %d cases, worst relative error of S and O %.2e, failures %d\n", cases, worst, failures);
     return failures ? 1 : 0;
   }
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
