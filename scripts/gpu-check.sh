@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proof on a GPU machine: every CUDA parity test (each test in its own process, so one kernel
 # fault cannot poison the others), the opt-in Hopper kernels against the same tests, then the
-# bench suites beside PyTorch. Logs go to $OUT (or ./gpu-out): jest.log, bench.txt, bench.err. Usage: scripts/gpu-check.sh [tests|foundation|model|hopper|mma|bench|bench-hopper|bench-mma]...
+# bench suites beside PyTorch. Logs go to $OUT (or ./gpu-out): jest.log, bench.txt, bench.err. Usage: scripts/gpu-check.sh [tests|foundation|model|hopper|mma|bench|bench-hopper|bench-mma|attention|bench-attention]...
+# The attention proof in one call of under 8 minutes: scripts/gpu-check.sh attention bench-attention
 set -u
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
@@ -24,7 +25,7 @@ bench() { # label, suites...
     start=$SECONDS
     local limit=${BENCH_TIMEOUT:-120}
     [ "$s" = attention ] && limit=$((limit * 3)) # 28 cases up to 16k tokens, forward and backward
-    timeout "$limit" node bin/mixt.js bench --suite "$s" >/tmp/bench-$s.txt 2>/tmp/bench-$s.err
+    timeout "$limit" node bin/mixt.js bench --suite "$s" ${BENCH_FILTER:+--filter "$BENCH_FILTER"} ${BENCH_CASE_SECONDS:+--case-seconds "$BENCH_CASE_SECONDS"} >/tmp/bench-$s.txt 2>/tmp/bench-$s.err
     echo "== $label $s rc=$? $((SECONDS - start))s"
     cat /tmp/bench-$s.txt; tail -3 /tmp/bench-$s.err
     { echo "######## $label $s"; cat /tmp/bench-$s.txt; } >>"$OUT/bench.txt"
@@ -53,5 +54,14 @@ for step in $steps; do
   bench) bench bench ${BENCH_SUITES:-gemm grouped-gemm attention norm routing loss adamw block step} ;;
   bench-hopper) MIXT_HOPPER_GEMM=1 MIXT_HOPPER_ATTENTION=1 bench bench-hopper ${BENCH_SUITES:-gemm grouped-gemm attention} ;;
   bench-mma) MIXT_MMA_ATTENTION=1 bench bench-mma attention ;;
+  attention) # the tensor-core attention kernels against the CPU reference (every mask, hd 64/128, GQA 1/2/4, f32 and bf16):
+    # Hopper forward + mma.sync backward, then mma.sync alone (on sm_90 the Hopper forward shadows it)
+    MIXT_HOPPER_ATTENTION=1 MIXT_MMA_ATTENTION=1 jestrun attention-hopper 200 test/cuda/ops.test.ts -t 'attention'
+    MIXT_MMA_ATTENTION=1 jestrun attention-mma 200 test/cuda/ops.test.ts -t 'attention'
+    ;;
+  bench-attention) # the target shapes beside PyTorch SDPA, without the SIMT kernel: causal S 4096 / 8192 at
+    # hd 64 and 128 (16k tokens), image spans and packed documents (TFLOP/s on visible pairs)
+    MIXT_HOPPER_ATTENTION=1 MIXT_MMA_ATTENTION=1 BENCH_FILTER='(4x4096|2x8192) tokens|spans|docs' BENCH_CASE_SECONDS=${BENCH_CASE_SECONDS:-3} \
+      BENCH_TIMEOUT=${BENCH_TIMEOUT:-80} bench bench-attention attention ;;
   esac
 done

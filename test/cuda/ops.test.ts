@@ -119,6 +119,35 @@ describeCuda('CUDA layer ops against CPU', () => {
       }
     });
 
+    // The tensor-core kernels' other tile paths: GQA ratios 1 and 4, a bidirectional mask, one image
+    // span over whole key tiles (classified full), many key tiles per query block.
+    test(`attention GQA 1 and 4, bidirectional and long-span masks over many tiles, ${dtype}`, async () => {
+      const Tn = 1500;
+      const doc = Array.from({ length: Tn }, (_, i) => (i < 200 ? 0 : i < 1300 ? 1 : 2));
+      const span = Array.from({ length: Tn }, (_, i) => (i >= 300 && i < 900 ? 7 : -1));
+      const masks: Record<string, (dev: string) => mixt.AttentionMask> = {
+        bidirectional: (dev) => ({ causal: false, docIds: ints(doc, dev) }),
+        longSpan: (dev) => ({ causal: true, docIds: ints(doc, dev), spanIds: ints(span, dev) }),
+      };
+      for (const [D, Hq, Hk] of [[64, 2, 2], [128, 4, 1]]) {
+        const q = await rounded(randn(Tn * Hq * D, 21, 0.5), dtype), k = await rounded(randn(Tn * Hk * D, 22, 0.5), dtype);
+        const v = await rounded(randn(Tn * Hk * D, 23), dtype), dO = await rounded(randn(Tn * Hq * D, 24), dtype);
+        for (const [name, mask] of Object.entries(masks)) {
+          const run = (dev: string) => {
+            const Q = t(q, [Tn, Hq, D], dev, dtype), K = t(k, [Tn, Hk, D], dev, dtype), V = t(v, [Tn, Hk, D], dev, dtype);
+            const f = mixt.attention(Q, K, V, mask(dev));
+            const g = mixt.attentionBackward(Q, K, V, f.out, t(dO, [Tn, Hq, D], dev, dtype), f.lse, mask(dev));
+            return [f.out, f.lse, g.dq, g.dk, g.dv];
+          };
+          const [c, g] = [run('cpu'), run('cuda')];
+          for (let i = 0; i < 5; i++) {
+            const err = maxRelError(await values(g[i]), await values(c[i]));
+            if (err > (dtype === 'bf16' ? 2e-2 : 1e-4)) throw new Error(`attention ${name} D=${D} Hq/Hk=${Hq}/${Hk} output ${i}: max relative error ${err}`);
+          }
+        }
+      }
+    });
+
     test(`rope, cross-entropy rows, AdamW, ${dtype}`, async () => {
       const x = await rounded(randn(100 * 4 * 64, 15), dtype), pos = Array.from({ length: 100 }, (_, i) => 40 * i);
       const rp = (dev: string) => mixt.rope(t(x, [100, 4, 64], dev, dtype), ints(pos, dev));
