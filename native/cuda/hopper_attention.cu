@@ -52,6 +52,9 @@ struct alignas(1024) AttnSmem {
   alignas(8) uint64_t q_full;
   alignas(8) uint64_t full[2];
   alignas(8) uint64_t empty[2];
+  // The producer's schedule, one entry per stage, published by the full barrier's arrive (release) and
+  // read after its wait (acquire): the key tile's first token (-1: no more tiles) and its class.
+  int32_t tile_k0[2], tile_cls[2];
 };
 // the tiles where hopper_attention_plan.h (and with it the host test) says they are
 static_assert(offsetof(AttnSmem<64>, k) == hopper_attn::k_box<64>(0, 0) && offsetof(AttnSmem<64>, v) == hopper_attn::v_box<64>(0, 0) &&
@@ -79,8 +82,9 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// The key tiles of this CTA's query block, in the same order for the producer and the consumers:
-// [first, end) bounded by the block's document and the causal diagonal, empty tiles skipped.
+__device__ __forceinline__ void compiler_fence() { asm volatile("" ::: "memory"); }
+
+// The key tiles of this CTA's query block (walked by the producer): [first, end) bounded by the block's document and the causal diagonal, empty tiles skipped.
 struct KeyWalk {
   attn::IdSummary qs;
   int64_t first, end;
@@ -112,11 +116,13 @@ __global__ void __launch_bounds__(THREADS, 1)
     mbar_fence_init();
   }
   __syncthreads();
-  const KeyWalk walk = key_walk(p, q0, q1);  // every thread walks the same tiles
 
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs));
     if (tid == 0) {
+      // The producer alone walks the tiles (bounded by document and diagonal, empty ones skipped) and
+      // tells the consumers which tile each stage holds.
+      const KeyWalk walk = key_walk(p, q0, q1);
       mbar_expect_tx(&sm.q_full, D * BQ * 2);
       for (int hh = 0; hh < D / HALF; hh++) tma_load_2d(sm.q[hh], &mq, h * D + hh * HALF, int(q0), &sm.q_full);
       uint32_t it = 0;
@@ -125,6 +131,9 @@ __global__ void __launch_bounds__(THREADS, 1)
            k0 = p.map.next_key_tile(walk.qs, k0 + BKV, walk.end, BKV, &cls)) {
         const int s = it & 1;
         mbar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
+        sm.tile_k0[s] = int32_t(k0);
+        sm.tile_cls[s] = cls;
+        compiler_fence();  // the schedule is written before the arrive publishes it
         mbar_expect_tx(&sm.full[s], 2 * KV_BYTES);
         for (int hh = 0; hh < D / HALF; hh++) {
           tma_load_2d(sm.k[s][hh], &mk, hk * D + hh * HALF, int(k0), &sm.full[s]);
@@ -132,6 +141,11 @@ __global__ void __launch_bounds__(THREADS, 1)
         }
         it++;
       }
+      const int s = it & 1;  // the end: a stage whose tile is -1
+      mbar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
+      sm.tile_k0[s] = -1;
+      compiler_fence();
+      mbar_arrive(&sm.full[s]);
     }
     return;
   }
@@ -145,13 +159,14 @@ __global__ void __launch_bounds__(THREADS, 1)
   const uint32_t base = smem_u32(&sm);
   float mA = -FLT_MAX, mB = -FLT_MAX, lA = 0.f, lB = 0.f;
   mbar_wait(&sm.q_full, 0);
-  uint32_t it = 0;
-  int cls;
-  for (int64_t k0 = p.map.next_key_tile(walk.qs, walk.first, walk.end, BKV, &cls); k0 < walk.end;
-       k0 = p.map.next_key_tile(walk.qs, k0 + BKV, walk.end, BKV, &cls)) {
-    const int64_t k1 = min(p.tokens, k0 + BKV);
+  for (uint32_t it = 0;; it++) {
     const int s = it & 1;
     mbar_wait(&sm.full[s], (it >> 1) & 1);
+    compiler_fence();  // the schedule is read after the wait
+    const int64_t k0 = sm.tile_k0[s];
+    if (k0 < 0) break;
+    const int cls = sm.tile_cls[s];
+    const int64_t k1 = min(p.tokens, k0 + BKV);
     // S = Q K^T for this warpgroup's 64 rows and the tile's 128 keys
     float d[64];
     wgmma_fence();
@@ -173,8 +188,8 @@ __global__ void __launch_bounds__(THREADS, 1)
       for (int e = 0; e < 4; e++) {
         const int64_t key = k0 + 8 * j + 2 * (lane % 4) + (e & 1);
         const int64_t qi = e < 2 ? iA : iB;
-        bool vis = key < k1 && qi < p.tokens;
-        if (vis && cls == attn::kTilePartial) vis = attention_visible(p.doc, p.span, p.pos, p.causal, qi, key);
+        // a full tile holds T's keys only and every pair is visible (rows past T are never stored)
+        const bool vis = cls == attn::kTileFull || (key < k1 && qi < p.tokens && attention_visible(p.doc, p.span, p.pos, p.causal, qi, key));
         float v = vis ? d[4 * j + e] * p.scale_log2 : -FLT_MAX;
         d[4 * j + e] = v;
         if (e < 2) rowmaxA = fmaxf(rowmaxA, v);
@@ -229,7 +244,6 @@ __global__ void __launch_bounds__(THREADS, 1)
     __syncwarp();
     asm volatile("bar.sync %0, 128;\n" ::"r"(1 + cw));  // this warpgroup is done with the stage
     if (tid == 0) mbar_arrive(&sm.empty[s]);
-    it++;
   }
   lA += __shfl_xor_sync(0xffffffffu, lA, 1);
   lA += __shfl_xor_sync(0xffffffffu, lA, 2);
