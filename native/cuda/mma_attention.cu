@@ -335,30 +335,41 @@ __device__ __forceinline__ QueryBlock query_block(const Params& p) {
   return b;
 }
 
-// Key tiles double-buffered in shared memory: K[2][BN], V[2][BN] (rows of stride S) and their ids.
-template <typename T, int D, int BN>
-struct KeyBuffers {
+// Tiles of the other side double-buffered in shared memory: two row tensors A[2][BN], B[2][BN] (rows
+// of stride S: K and V for a query block, Q and dO for a key block), the rows' ids and kScalars
+// floats a row (lse and delta for a key block).
+template <typename T, int D, int BN, int kScalars>
+struct TileBuffers {
   using SE = typename Cfg<T, D>::SE;
   static constexpr int S = Cfg<T, D>::kStride;
-  SE *k, *v;
+  SE *a, *b;
   TokenIds* ids;
-  __device__ KeyBuffers(SE* base) : k(base), v(base + 2 * BN * S), ids(reinterpret_cast<TokenIds*>(base + 4 * BN * S)) {}
-  static constexpr size_t bytes() { return size_t(4 * BN * S) * sizeof(SE) + 2 * BN * sizeof(TokenIds); }
-  __device__ SE* k_of(int buf) const { return k + buf * BN * S; }
-  __device__ SE* v_of(int buf) const { return v + buf * BN * S; }
+  float* scalars;
+  __device__ TileBuffers(SE* base)
+      : a(base), b(base + 2 * BN * S), ids(reinterpret_cast<TokenIds*>(base + 4 * BN * S)), scalars(reinterpret_cast<float*>(ids + 2 * BN)) {}
+  static constexpr size_t bytes() { return size_t(4 * BN * S) * sizeof(SE) + 2 * BN * (sizeof(TokenIds) + kScalars * sizeof(float)); }
+  __device__ SE* a_of(int buf) const { return a + buf * BN * S; }
+  __device__ SE* b_of(int buf) const { return b + buf * BN * S; }
   __device__ TokenIds* ids_of(int buf) const { return ids + buf * BN; }
-  // Issues key tile k0 of kv head g into buffer `buf`: K and V rows by cp.async, their ids by plain stores.
-  __device__ void stage(const Params& p, int64_t k0, int g, int buf) const {
-    load_tile<T, D>(k_of(buf), static_cast<const T*>(p.k), k0, BN, p.mask.T, p.Hkv, g, p.vec16);
-    load_tile<T, D>(v_of(buf), static_cast<const T*>(p.v), k0, BN, p.mask.T, p.Hkv, g, p.vec16);
-    load_ids(p.mask, k0, BN, ids_of(buf));
+  __device__ float* scalars_of(int i, int buf) const { return scalars + (2 * i + buf) * BN; }
+  // Issues rows t0 .. t0 + BN of head h of x and y ([T, H, D]) into buffer `buf` by cp.async, their ids
+  // by plain stores.
+  __device__ void stage(const Params& p, const void* x, const void* y, int64_t t0, int H, int h, int buf) const {
+    load_tile<T, D>(a_of(buf), static_cast<const T*>(x), t0, BN, p.mask.T, H, h, p.vec16);
+    load_tile<T, D>(b_of(buf), static_cast<const T*>(y), t0, BN, p.mask.T, H, h, p.vec16);
+    load_ids(p.mask, t0, BN, ids_of(buf));
   }
 };
+template <typename T, int D, int BN>
+using KeyBuffers = TileBuffers<T, D, BN, 0>;  // K, V
+template <typename T, int D, int BN>
+using QueryBuffers = TileBuffers<T, D, BN, 2>;  // Q, dO, lse, delta
 
-// The key walk of a query block: non-empty key tiles from kbeg rounded down to kend.
-template <int BN, typename Body, typename Stage>
-__device__ __forceinline__ void walk_keys(const Params& p, const QueryBlock& b, Stage&& stage, Body&& body) {
+// The key walk of a query block: its live key tiles from kbeg rounded down to kend, staged into kv.
+template <typename T, int D, int BN, typename Body>
+__device__ __forceinline__ void walk_keys(const Params& p, const QueryBlock& b, const KeyBuffers<T, D, BN>& kv, Body&& body) {
   auto next = [&](int64_t t, int* cls) { return p.map.next_key_tile(b.qs, t, b.kend, BN, cls); };
+  auto stage = [&](int64_t k0, int buf) { kv.stage(p, p.k, p.v, k0, p.Hkv, b.g, buf); };
   pipelined_tiles<BN>(attn::align_down(b.kbeg, BN), b.kend, next, stage, body);
 }
 
@@ -381,11 +392,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
 
   float o[D / 8][4] = {};
   float mx[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  auto stage = [&](int64_t k0, int buf) { kv.stage(p, k0, b.g, buf); };
-  walk_keys<BN>(p, b, stage, [&](int64_t k0, bool all, int buf) {
+  walk_keys(p, b, kv, [&](int64_t k0, bool all, int buf) {
     const TokenIds* sIds = kv.ids_of(buf);
     float s[BN / 8][4] = {};
-    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, kv.k_of(buf));
+    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, kv.a_of(buf));
 #pragma unroll
     for (int n = 0; n < BN / 8; n++)
 #pragma unroll
@@ -420,7 +430,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
         o[n][2 * rr + 1] *= alpha;
       }
     }
-    WarpMM<SE>::template nn<D, BN, S>(o, s, kv.v_of(buf));
+    WarpMM<SE>::template nn<D, BN, S>(o, s, kv.b_of(buf));
   });
 
   float inv[2];
@@ -485,12 +495,11 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(Params p) {
     delta[rr] = ok ? p.delta[int64_t(h) * m.T + t] : 0.f;
   }
   float dq[D / 8][4] = {};
-  auto stage = [&](int64_t k0, int buf) { kv.stage(p, k0, b.g, buf); };
-  walk_keys<BN>(p, b, stage, [&](int64_t k0, bool all, int buf) {
+  walk_keys(p, b, kv, [&](int64_t k0, bool all, int buf) {
     const TokenIds* sIds = kv.ids_of(buf);
     float s[BN / 8][4] = {}, dp[BN / 8][4] = {};
-    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, kv.k_of(buf));
-    WarpMM<SE>::template nt<BN, D, S>(dp, sdO + warp * 16 * S, kv.v_of(buf));
+    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, kv.a_of(buf));
+    WarpMM<SE>::template nt<BN, D, S>(dp, sdO + warp * 16 * S, kv.b_of(buf));
 #pragma unroll
     for (int n = 0; n < BN / 8; n++)
 #pragma unroll
@@ -499,39 +508,23 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(Params p) {
         const float pv = element_visible(m, all, k0 + c, rid[r >> 1], sIds[c]) ? expf(s[n][r] * p.scale - lse[r >> 1]) : 0.f;
         s[n][r] = pv * (dp[n][r] - delta[r >> 1]);  // dS
       }
-    WarpMM<SE>::template nn<D, BN, S>(dq, s, kv.k_of(buf));
+    WarpMM<SE>::template nn<D, BN, S>(dq, s, kv.a_of(buf));
   });
   store_rows<T, D>(static_cast<T*>(p.dq), dq, wrow, m.T, p.Hq, h, p.scale);
 }
 
-// Query tiles of one head double-buffered for the dkdv kernel: Q[2][BN], dO[2][BN] (rows of stride S),
-// their ids, lse and delta.
+// Query tile q0 of head h into buffer `buf` of the dkdv kernel: Q, dO, ids, lse and delta.
 template <typename T, int D, int BN>
-struct QueryBuffers {
-  using SE = typename Cfg<T, D>::SE;
-  static constexpr int S = Cfg<T, D>::kStride;
-  SE *q, *dout;
-  TokenIds* ids;
-  float *lse, *delta;
-  __device__ QueryBuffers(SE* base)
-      : q(base), dout(base + 2 * BN * S), ids(reinterpret_cast<TokenIds*>(base + 4 * BN * S)), lse(reinterpret_cast<float*>(ids + 2 * BN)),
-        delta(lse + 2 * BN) {}
-  static constexpr size_t bytes() { return size_t(4 * BN * S) * sizeof(SE) + 2 * BN * (sizeof(TokenIds) + 2 * sizeof(float)); }
-  __device__ SE* q_of(int buf) const { return q + buf * BN * S; }
-  __device__ SE* dout_of(int buf) const { return dout + buf * BN * S; }
-  // Issues query tile q0 of head h into buffer `buf`: Q and dO rows by cp.async, the rest by plain stores.
-  __device__ void stage(const Params& p, int64_t q0, int h, int buf) const {
-    const MaskSpec& m = p.mask;
-    load_tile<T, D>(q_of(buf), static_cast<const T*>(p.q), q0, BN, m.T, p.Hq, h, p.vec16);
-    load_tile<T, D>(dout_of(buf), static_cast<const T*>(p.dout), q0, BN, m.T, p.Hq, h, p.vec16);
-    load_ids(m, q0, BN, ids + buf * BN);
-    for (int c = threadIdx.x; c < BN; c += kThreads) {
-      const int64_t t = q0 + c;
-      lse[buf * BN + c] = t < m.T ? lse_for_backward(p.lse_in[int64_t(h) * m.T + t]) : INFINITY;
-      delta[buf * BN + c] = t < m.T ? p.delta[int64_t(h) * m.T + t] : 0.f;
-    }
+__device__ void stage_queries(const Params& p, const QueryBuffers<T, D, BN>& qb, int64_t q0, int h, int buf) {
+  const MaskSpec& m = p.mask;
+  qb.stage(p, p.q, p.dout, q0, p.Hq, h, buf);
+  float *lse = qb.scalars_of(0, buf), *delta = qb.scalars_of(1, buf);
+  for (int c = threadIdx.x; c < BN; c += kThreads) {
+    const int64_t t = q0 + c;
+    lse[c] = t < m.T ? lse_for_backward(p.lse_in[int64_t(h) * m.T + t]) : INFINITY;
+    delta[c] = t < m.T ? p.delta[int64_t(h) * m.T + t] : 0.f;
   }
-};
+}
 
 template <typename T, int D, int BN>
 __global__ void __launch_bounds__(kThreads) dkdv_kernel(Params p) {
@@ -564,14 +557,14 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(Params p) {
   // The query heads of the GQA group in order, each a pipelined walk of its query tiles (one walk
   // over all of them, through a combined tile index, spilled at bf16 D 128).
   for (int h = g * group; h < (g + 1) * group; h++) {
-    auto stage = [&](int64_t q0, int buf) { qb.stage(p, q0, h, buf); };
+    auto stage = [&](int64_t q0, int buf) { stage_queries<T, D, BN>(p, qb, q0, h, buf); };
     pipelined_tiles<BN>(attn::align_down(qbeg, BN), qend, next, stage, [&](int64_t q0, bool all, int buf) {
-      const TokenIds* sIds = qb.ids + buf * BN;
-      const float *sLse = qb.lse + buf * BN, *sDelta = qb.delta + buf * BN;
+      const TokenIds* sIds = qb.ids_of(buf);
+      const float *sLse = qb.scalars_of(0, buf), *sDelta = qb.scalars_of(1, buf);
       // Transposed scores: rows are this warp's keys, columns the tile's queries.
       float st[BN / 8][4] = {}, dpt[BN / 8][4] = {};
-      WarpMM<SE>::template nt<BN, D, S>(st, sK + warp * 16 * S, qb.q_of(buf));
-      WarpMM<SE>::template nt<BN, D, S>(dpt, sV + warp * 16 * S, qb.dout_of(buf));
+      WarpMM<SE>::template nt<BN, D, S>(st, sK + warp * 16 * S, qb.a_of(buf));
+      WarpMM<SE>::template nt<BN, D, S>(dpt, sV + warp * 16 * S, qb.b_of(buf));
 #pragma unroll
       for (int n = 0; n < BN / 8; n++)
 #pragma unroll
@@ -582,8 +575,8 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(Params p) {
           st[n][r] = pv;
           dpt[n][r] = pv * (dpt[n][r] - sDelta[c]);  // dS^T
         }
-      WarpMM<SE>::template nn<D, BN, S>(dv, st, qb.dout_of(buf));
-      WarpMM<SE>::template nn<D, BN, S>(dk, dpt, qb.q_of(buf));
+      WarpMM<SE>::template nn<D, BN, S>(dv, st, qb.b_of(buf));
+      WarpMM<SE>::template nn<D, BN, S>(dk, dpt, qb.a_of(buf));
     });
   }
   store_rows<T, D>(static_cast<T*>(p.dk), dk, wrow, m.T, p.Hkv, g, p.scale);
