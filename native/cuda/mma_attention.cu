@@ -313,12 +313,11 @@ __device__ __forceinline__ bool element_visible(const MaskSpec& m, bool all, int
 }
 
 // The CTA's block of kBlockM query rows of head h (kv head g): its warp's first row, the ids of the
-// thread's fragment rows, the block's summary and the keys it may see.
+// thread's fragment rows and the keys it may see.
 struct QueryBlock {
   int h, g, warp;
   int64_t q0, wrow, kbeg, kend;
   TokenIds rid[2];
-  IdSummary qs;
 };
 
 __device__ __forceinline__ QueryBlock query_block(const Params& p) {
@@ -330,7 +329,6 @@ __device__ __forceinline__ QueryBlock query_block(const Params& p) {
   b.q0 = int64_t(blockIdx.x) * kBlockM;
   b.wrow = b.q0 + b.warp * 16;
   fragment_row_ids(m, b.wrow, b.rid);
-  b.qs = p.map.block(b.q0, kBlockM);
   m.key_range(b.q0, min(b.q0 + kBlockM, m.T), &b.kbeg, &b.kend);  // the tile walk starts at kbeg rounded down
   return b;
 }
@@ -368,7 +366,9 @@ using QueryBuffers = TileBuffers<T, D, BN, 2>;  // Q, dO, lse, delta
 // The key walk of a query block: its live key tiles from kbeg rounded down to kend, staged into kv.
 template <typename T, int D, int BN, typename Body>
 __device__ __forceinline__ void walk_keys(const Params& p, const QueryBlock& b, const KeyBuffers<T, D, BN>& kv, Body&& body) {
-  auto next = [&](int64_t t, int* cls) { return p.map.next_key_tile(b.qs, t, b.kend, BN, cls); };
+  // the block's summary re-merged at each step (four granules, cached) rather than held in registers:
+  // dq f32 D128 spills on sm_80 otherwise
+  auto next = [&](int64_t t, int* cls) { return p.map.next_key_tile(p.map.block(b.q0, kBlockM), t, b.kend, BN, cls); };
   auto stage = [&](int64_t k0, int buf) { kv.stage(p, p.k, p.v, k0, p.Hkv, b.g, buf); };
   pipelined_tiles<BN>(attn::align_down(b.kbeg, BN), b.kend, next, stage, body);
 }
