@@ -3,11 +3,13 @@
 # fault cannot poison the others), the opt-in Hopper kernels against the same tests, then the
 # bench suites beside PyTorch. Logs go to $OUT (or ./gpu-out): jest.log, bench.txt, bench.err.
 # Usage: scripts/gpu-check.sh [step]...   steps: tests foundation model hopper hopper-gemm mma bench
-#   bench-gemm bench-gemm-default step bench-hopper bench-mma
+#   bench-gemm bench-gemm-default step bench-hopper bench-mma attention bench-attention
 # The default (hopper-gemm bench-gemm step) fits one device call of 8 minutes: the Hopper GEMM's parity
 # (grouped forward/dX/dW, matmul), its gemm and grouped-gemm suites beside PyTorch, and the small
 # preset's training step on it. Every step's time limit is cut to what is left of GPU_CHECK_BUDGET
 # seconds (default 450), and a step that would start with under 20 s left is skipped, saying so.
+# The attention proof: scripts/gpu-check.sh attention bench-attention (both together with the GEMM's
+# default steps need GPU_CHECK_BUDGET raised past one 8-minute call: run them as a second call).
 set -u
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
@@ -36,7 +38,7 @@ bench() { # label, suites...
     [ "$s" = attention ] && cap=$((cap * 3)) # 28 cases up to 16k tokens, forward and backward
     local t; t=$(limit "$cap")
     [ "$t" -lt 20 ] && { echo "== $label $s skipped: the ${budget} s budget is spent"; continue; }
-    timeout "$t" node bin/mixt.js bench --suite "$s" ${BENCH_FILTER:+--filter "$BENCH_FILTER"} >/tmp/bench-$s.txt 2>/tmp/bench-$s.err
+    timeout "$t" node bin/mixt.js bench --suite "$s" ${BENCH_FILTER:+--filter "$BENCH_FILTER"} ${BENCH_CASE_SECONDS:+--case-seconds "$BENCH_CASE_SECONDS"} >/tmp/bench-$s.txt 2>/tmp/bench-$s.err
     echo "== $label $s rc=$? $((SECONDS - start))s"
     cat /tmp/bench-$s.txt; tail -3 /tmp/bench-$s.err
     { echo "######## $label $s"; cat /tmp/bench-$s.txt; } >>"$OUT/bench.txt"
@@ -73,6 +75,15 @@ for step in $steps; do
   step) MIXT_HOPPER_GEMM=1 BENCH_FILTER=${BENCH_FILTER:-small} BENCH_TIMEOUT=${BENCH_TIMEOUT:-150} bench step-hopper-gemm step ;;
   bench-hopper) MIXT_HOPPER_GEMM=1 MIXT_HOPPER_ATTENTION=1 bench bench-hopper ${BENCH_SUITES:-gemm grouped-gemm attention} ;;
   bench-mma) MIXT_MMA_ATTENTION=1 bench bench-mma attention ;;
+  attention) # the tensor-core attention kernels against the CPU reference (every mask, hd 64/128, GQA 1/2/4, f32 and bf16):
+    # Hopper forward + mma.sync backward, then mma.sync alone (on sm_90 the Hopper forward shadows it)
+    MIXT_HOPPER_ATTENTION=1 MIXT_MMA_ATTENTION=1 jestrun attention-hopper 200 test/cuda/ops.test.ts -t 'attention'
+    MIXT_MMA_ATTENTION=1 jestrun attention-mma 200 test/cuda/ops.test.ts -t 'attention'
+    ;;
+  bench-attention) # the target shapes beside PyTorch SDPA, without the SIMT kernel: causal S 4096 / 8192 at
+    # hd 64 and 128 (16k tokens), image spans and packed documents (TFLOP/s on visible pairs)
+    MIXT_HOPPER_ATTENTION=1 MIXT_MMA_ATTENTION=1 BENCH_FILTER='(4x4096|2x8192) tokens|spans|docs' BENCH_CASE_SECONDS=${BENCH_CASE_SECONDS:-3} \
+      BENCH_TIMEOUT=${BENCH_TIMEOUT:-80} bench bench-attention attention ;;
   *) echo "gpu-check: unknown step $step" ;;
   esac
 done

@@ -6,8 +6,11 @@
 // document ranges, or all keys after all queries when no query is in an image span.
 // This is the portable, exact-fp32-arithmetic path (f32 and bf16 storage) and the default; the
 // tensor-core kernels are opt-in: mma_attention.cu (MIXT_MMA_ATTENTION=1, sm_80+, forward and
-// backward) and hopper_attention.cu (MIXT_HOPPER_ATTENTION=1, sm_90, forward).
+// backward) and hopper_attention.cu (MIXT_HOPPER_ATTENTION=1, sm_90, forward); MIXT_ATTENTION=portable
+// forces this path whatever is enabled.
 #include <cfloat>
+#include <cstdlib>
+#include <string>
 
 #include "../kernels/attention.h"
 #include "common.cuh"
@@ -338,6 +341,16 @@ __global__ void segment_kernel(const int32_t* cu, int64_t docs, int64_t T, int32
   }
 }
 
+// MIXT_ATTENTION=portable: the SIMT kernels of this file whatever else is enabled (the reference and
+// fallback).
+bool portable_forced() {
+  static const bool on = [] {
+    const char* e = std::getenv("MIXT_ATTENTION");
+    return e && std::string(e) == "portable";
+  }();
+  return on;
+}
+
 }  // namespace
 
 void attention_forward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
@@ -345,8 +358,9 @@ void attention_forward(const Stream& s, const AttentionArgs& a, const TensorView
   if (a.dim > 128) fail("attention: head dim above 128 is not supported on CUDA");
   int device = 0;
   cudaGetDevice(&device);
-  if (hopper::attention_enabled(device) && hopper::try_attention_forward(a, out, lse, stream_of(s))) return;
-  if (mma::attention_enabled(device) && mma::try_attention_forward(s, a, out, lse)) return;
+  const bool fast = !portable_forced();
+  if (fast && hopper::attention_enabled(device) && hopper::try_attention_forward(s, a, out, lse)) return;
+  if (fast && mma::attention_enabled(device) && mma::try_attention_forward(s, a, out, lse)) return;
   dispatch_gpu_float(a.q.dtype, "attention", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (a.dim <= 64) run_forward<T, 16>(s, a, ids_of(a), out, lse);
@@ -360,7 +374,7 @@ void attention_backward(const Stream& s, const AttentionArgs& a, const TensorVie
   if (a.dim > 128) fail("attention: head dim above 128 is not supported on CUDA");
   int device = 0;
   cudaGetDevice(&device);
-  if (mma::attention_enabled(device) && mma::try_attention_backward(s, a, out, dout, lse, dq, dk, dv)) return;
+  if (!portable_forced() && mma::attention_enabled(device) && mma::try_attention_backward(s, a, out, dout, lse, dq, dk, dv)) return;
   dispatch_gpu_float(a.q.dtype, "attentionBackward", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (a.dim <= 64) run_backward<T, 16>(s, a, ids_of(a), out, dout, lse, dq, dk, dv);

@@ -1,14 +1,17 @@
 // Hopper (sm_90a) attention forward, in the FlashAttention-3 manner: a producer warpgroup loads
 // Q once and K/V tiles through TMA into 128-byte-swizzled shared memory (a 2-stage mbarrier ring);
 // two consumer warpgroups, 64 query rows each, compute S = Q K^T with wgmma (m64n128k16), run the
-// online softmax in registers, and accumulate O += P V with mma.sync (P straight from the S
-// accumulators, V through ldmatrix.trans on the swizzled tile). Masks are tile classes: a key tile
-// no query of the CTA can see is never loaded; a tile every pair of which is visible takes no mask
-// arithmetic; only boundary tiles evaluate the mask per pair. The row log-sum-exp is saved.
+// online softmax in registers, and accumulate O += P V with wgmma too (m64nDk16, P straight from the
+// S accumulators as the A operand in registers, V read transposed from its swizzled tile). The index
+// math (layout, descriptors, the P register mapping) is in hopper_attention_plan.h, run on the host
+// model of TMA and wgmma by test/attention_tiles.test.ts. Masks come from the call's granule
+// summaries (attention_tiles.h): the key loop is bounded by the block's document and the causal
+// diagonal, an empty key tile is never loaded, a full one takes no mask arithmetic; only partial
+// tiles evaluate the mask per pair. The row log-sum-exp is saved.
 //
-// Scope: bf16, head dims 64 and 128, forward only (the backward stays on attention.cu). Opt-in
-// (MIXT_HOPPER_ATTENTION=1) until it has run against the reference on an H100, which it has not:
-// no GPU was lent to the session that wrote it.
+// Scope: bf16, head dims 64 and 128, forward only (the backward takes mma_attention.cu or
+// attention.cu). Opt-in (MIXT_HOPPER_ATTENTION=1): its first version (PV on mma.sync, every key
+// tile rescanned) passed the bf16 parity test on an H100; this one has not run on a GPU yet.
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cudaTypedefs.h>
@@ -18,14 +21,19 @@
 #include <mutex>
 
 #include "../kernels/attention.h"
+#include "attention_tiles.h"
 #include "common.cuh"
 #include "hopper_attention.h"
+#include "hopper_attention_plan.h"
 #include "sm90.cuh"
 
 namespace mixt::cuda::hopper {
 namespace {
 
-constexpr int BQ = 128, BKV = 128, THREADS = 384, HALF = 64;  // 64 bf16 = one 128-byte swizzled row
+using hopper_attn::BKV;
+using hopper_attn::BQ;
+using hopper_attn::HALF;
+constexpr int THREADS = 384;
 // balanced at the 168 of launch: 128 x (168 - 24) freed = 256 x (240 - 168) taken, else the increase
 // waits forever (the first split, 32/240, hung on an H100)
 using AttnRegs = sm90::RegSplit<128, 24, 256, 240, 168, 1>;
@@ -38,12 +46,22 @@ struct alignas(1024) AttnSmem {
   alignas(8) uint64_t q_full;
   alignas(8) uint64_t full[2];
   alignas(8) uint64_t empty[2];
+  // The producer's schedule, one entry per stage, published by the full barrier's arrive (release) and
+  // read after its wait (acquire): the key tile's first token (-1: no more tiles) and its class.
+  int32_t tile_k0[2], tile_cls[2];
 };
+// the tiles where hopper_attention_plan.h (and with it the host test) says they are
+static_assert(offsetof(AttnSmem<64>, k) == hopper_attn::k_box<64>(0, 0) && offsetof(AttnSmem<64>, v) == hopper_attn::v_box<64>(0, 0) &&
+              offsetof(AttnSmem<128>, k) == hopper_attn::k_box<128>(0, 0) && offsetof(AttnSmem<128>, v) == hopper_attn::v_box<128>(0, 0) &&
+              offsetof(AttnSmem<128>, q_full) == hopper_attn::tiles_bytes<128>(),
+              "shared layout differs from hopper_attention_plan.h");
 
 struct AttnParams {
   __nv_bfloat16* out;  // [T, Hq, D]
   float* lse;          // [Hq, T]
   const int32_t *doc, *span, *pos;
+  attn::MaskSpec mask;  // the same ids, for the loop bounds
+  attn::TileMap map;    // the call's granule summaries (attention_tiles.cu)
   int64_t tokens;
   int hq, hkv;
   float scale_log2;    // softmax scale * log2(e)
@@ -53,52 +71,23 @@ struct AttnParams {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 using namespace sm90;
 
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_u32(p)));
-}
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Address of the 16-byte chunk holding elements [c8 * 8, c8 * 8 + 8) of row r in a 128-byte-swizzled
-// tile of 64-element rows: the chunk index is XORed with the row index modulo 8.
-__device__ __forceinline__ const __nv_bfloat16* swz(const __nv_bfloat16* tile, int r, int c8) {
-  return tile + r * HALF + ((c8 ^ (r & 7)) * 8);
-}
+__device__ __forceinline__ void compiler_fence() { asm volatile("" ::: "memory"); }
 
-struct Range {
-  int32_t dmin, dmax;
-  int64_t pmin, pmax;
-  bool span;
+// The key tiles of this CTA's query block (walked by the producer): [first, end) bounded by the block's document and the causal diagonal, empty tiles skipped.
+struct KeyWalk {
+  attn::IdSummary qs;
+  int64_t first, end;
 };
-__device__ Range range_of(const AttnParams& p, int64_t r0, int64_t r1) {
-  Range s{INT_MAX, INT_MIN, INT64_MAX, INT64_MIN, false};
-  for (int64_t r = r0; r < r1; r++) {
-    int32_t d = p.doc ? p.doc[r] : 0;
-    int64_t q = p.pos ? p.pos[r] : r;
-    s.dmin = min(s.dmin, d);
-    s.dmax = max(s.dmax, d);
-    s.pmin = min(s.pmin, q);
-    s.pmax = max(s.pmax, q);
-    s.span |= p.span && p.span[r] >= 0;
-  }
-  return s;
-}
-// 0: no pair visible; 1: some (apply the mask); 2: every pair visible (no mask arithmetic)
-__device__ int tile_class(const AttnParams& p, const Range& q, const Range& k) {
-  if (q.dmax < k.dmin || k.dmax < q.dmin) return 0;
-  const bool one_doc = q.dmin == q.dmax && k.dmin == k.dmax && q.dmin == k.dmin;
-  if (!p.causal) return one_doc ? 2 : 1;
-  if (k.pmin > q.pmax && !q.span) return 0;
-  return one_doc && k.pmax <= q.pmin ? 2 : 1;
+__device__ __forceinline__ KeyWalk key_walk(const AttnParams& p, int64_t q0, int64_t q1) {
+  KeyWalk w{p.map.block(q0, BQ), 0, 0};
+  p.mask.key_range(q0, q1, &w.first, &w.end);
+  w.first = attn::align_down(w.first, BKV);
+  return w;
 }
 #endif
 
@@ -121,20 +110,24 @@ __global__ void __launch_bounds__(THREADS, 1)
     mbar_fence_init();
   }
   __syncthreads();
-  const Range qr = range_of(p, q0, q1);  // every thread computes the same summaries
-  const int64_t ntiles = (p.tokens + BKV - 1) / BKV;
 
   if (wg == 0) {
     AttnRegs::producer();
     if (tid == 0) {
+      // The producer alone walks the tiles (bounded by document and diagonal, empty ones skipped) and
+      // tells the consumers which tile each stage holds.
+      const KeyWalk walk = key_walk(p, q0, q1);
       mbar_expect_tx(&sm.q_full, D * BQ * 2);
       for (int hh = 0; hh < D / HALF; hh++) tma_load_2d(sm.q[hh], &mq, h * D + hh * HALF, int(q0), &sm.q_full);
       uint32_t it = 0;
-      for (int64_t t = 0; t < ntiles; t++) {
-        const int64_t k0 = t * BKV;
-        if (tile_class(p, qr, range_of(p, k0, min(p.tokens, k0 + BKV))) == 0) continue;
+      int cls;
+      for (int64_t k0 = p.map.next_key_tile(walk.qs, walk.first, walk.end, BKV, &cls); k0 < walk.end;
+           k0 = p.map.next_key_tile(walk.qs, k0 + BKV, walk.end, BKV, &cls)) {
         const int s = it & 1;
         mbar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
+        sm.tile_k0[s] = int32_t(k0);
+        sm.tile_cls[s] = cls;
+        compiler_fence();  // the schedule is written before the arrive publishes it
         mbar_expect_tx(&sm.full[s], 2 * KV_BYTES);
         for (int hh = 0; hh < D / HALF; hh++) {
           tma_load_2d(sm.k[s][hh], &mk, hk * D + hh * HALF, int(k0), &sm.full[s]);
@@ -142,6 +135,11 @@ __global__ void __launch_bounds__(THREADS, 1)
         }
         it++;
       }
+      const int s = it & 1;  // the end: a stage whose tile is -1
+      mbar_wait(&sm.empty[s], ((it >> 1) & 1) ^ 1);
+      sm.tile_k0[s] = -1;
+      compiler_fence();
+      mbar_arrive(&sm.full[s]);
     }
     return;
   }
@@ -149,18 +147,20 @@ __global__ void __launch_bounds__(THREADS, 1)
   const int cw = wg - 1, warp = tid / 32, lane = tid % 32;
   const int rA = cw * 64 + warp * 16 + lane / 4, rB = rA + 8;  // this thread's two query rows in the tile
   const int64_t iA = q0 + rA, iB = q0 + rB;
-  float o[D / 8][4];
+  float o[D / 2];  // the m64nD accumulator: o[4j + e] is row A (e < 2) or B, dim 8j + 2 (lane % 4) + e % 2
 #pragma unroll
-  for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+  for (int j = 0; j < D / 2; j++) o[j] = 0.f;
+  const uint32_t base = smem_u32(&sm);
   float mA = -FLT_MAX, mB = -FLT_MAX, lA = 0.f, lB = 0.f;
   mbar_wait(&sm.q_full, 0);
-  uint32_t it = 0;
-  for (int64_t t = 0; t < ntiles; t++) {
-    const int64_t k0 = t * BKV, k1 = min(p.tokens, k0 + BKV);
-    const int cls = tile_class(p, qr, range_of(p, k0, k1));
-    if (cls == 0) continue;  // the producer skipped it too
+  for (uint32_t it = 0;; it++) {
     const int s = it & 1;
     mbar_wait(&sm.full[s], (it >> 1) & 1);
+    compiler_fence();  // the schedule is read after the wait
+    const int64_t k0 = sm.tile_k0[s];
+    if (k0 < 0) break;
+    const int cls = sm.tile_cls[s];
+    const int64_t k1 = min(p.tokens, k0 + BKV);
     // S = Q K^T for this warpgroup's 64 rows and the tile's 128 keys
     float d[64];
     wgmma_fence();
@@ -168,8 +168,8 @@ __global__ void __launch_bounds__(THREADS, 1)
     for (int hh = 0; hh < D / HALF; hh++)
 #pragma unroll
       for (int kk = 0; kk < HALF / 16; kk++) {
-        const uint64_t da = smem_desc_sw128(reinterpret_cast<const char*>(sm.q[hh]) + cw * 64 * 128 + kk * 32);
-        const uint64_t db = smem_desc_sw128(reinterpret_cast<const char*>(sm.k[s][hh]) + kk * 32);
+        const uint64_t da = hopper_attn::kmajor_desc(base + hopper_attn::q_slice(hh, cw, kk));
+        const uint64_t db = hopper_attn::kmajor_desc(base + hopper_attn::k_slice<D>(s, hh, kk));
         wgmma_m64n128k16(d, da, db, (hh > 0 || kk > 0) ? 1 : 0);
       }
     wgmma_commit();
@@ -182,8 +182,8 @@ __global__ void __launch_bounds__(THREADS, 1)
       for (int e = 0; e < 4; e++) {
         const int64_t key = k0 + 8 * j + 2 * (lane % 4) + (e & 1);
         const int64_t qi = e < 2 ? iA : iB;
-        bool vis = key < k1 && qi < p.tokens;
-        if (vis && cls == 1) vis = attention_visible(p.doc, p.span, p.pos, p.causal, qi, key);
+        // a full tile holds T's keys only and every pair is visible (rows past T are never stored)
+        const bool vis = cls == attn::kTileFull || (key < k1 && qi < p.tokens && attention_visible(p.doc, p.span, p.pos, p.causal, qi, key));
         float v = vis ? d[4 * j + e] * p.scale_log2 : -FLT_MAX;
         d[4 * j + e] = v;
         if (e < 2) rowmaxA = fmaxf(rowmaxA, v);
@@ -212,32 +212,32 @@ __global__ void __launch_bounds__(THREADS, 1)
     mB = nB;
 #pragma unroll
     for (int j = 0; j < D / 8; j++) {
-      o[j][0] *= cA;
-      o[j][1] *= cA;
-      o[j][2] *= cB;
-      o[j][3] *= cB;
+      o[4 * j + 0] *= cA;
+      o[4 * j + 1] *= cA;
+      o[4 * j + 2] *= cB;
+      o[4 * j + 3] *= cB;
     }
-    // O += P V: P's accumulator layout is the mma A-fragment layout, 16 keys at a time
+    // O += P V with wgmma, P from the S accumulators as the A operand in registers (16 keys a step),
+    // V read transposed from its swizzled tile
+    // (every A register packed before the fence: one written between the wgmmas makes ptxas serialise
+    // them, warning C7519)
+    uint32_t a[BKV / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BKV / 16; kk++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) a[kk][r] = pack_bf16(d[hopper_attn::p_reg(kk, r)], d[hopper_attn::p_reg(kk, r) + 1]);
+    wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BKV / 16; kk++) {
-      uint32_t a[4] = {pack_bf16(d[8 * kk + 0], d[8 * kk + 1]), pack_bf16(d[8 * kk + 2], d[8 * kk + 3]),
-                       pack_bf16(d[8 * kk + 4], d[8 * kk + 5]), pack_bf16(d[8 * kk + 6], d[8 * kk + 7])};
-#pragma unroll
-      for (int j = 0; j < D / 8; j += 2) {
-        // V rows = keys 16kk + {0..15}, columns = dims 8j .. 8j + 15 (two n8 tiles)
-        const int mi = lane / 8;
-        const int key = 16 * kk + (mi & 1) * 8 + lane % 8;
-        const int dim = 8 * j + (mi >> 1) * 8;
-        uint32_t r[4];
-        ldsm_x4_t(r, swz(sm.v[s][dim / HALF], key, (dim % HALF) / 8));
-        mma16816(o[j], a, r[0], r[1]);
-        mma16816(o[j + 1], a, r[2], r[3]);
-      }
+      const uint64_t dv = hopper_attn::v_desc(base + hopper_attn::v_slice<D>(s, kk));
+      if constexpr (D == 128) wgmma_m64n128k16_rs_tb(o, a[kk], dv, 1);
+      else wgmma_m64n64k16_rs_tb(o, a[kk], dv, 1);
     }
+    wgmma_commit();
+    wgmma_wait<0>();
     __syncwarp();
     asm volatile("bar.sync %0, 128;\n" ::"r"(1 + cw));  // this warpgroup is done with the stage
     if (tid == 0) mbar_arrive(&sm.empty[s]);
-    it++;
   }
   lA += __shfl_xor_sync(0xffffffffu, lA, 1);
   lA += __shfl_xor_sync(0xffffffffu, lA, 2);
@@ -248,9 +248,9 @@ __global__ void __launch_bounds__(THREADS, 1)
   for (int j = 0; j < D / 8; j++) {
     const int col = 8 * j + 2 * (lane % 4);
     if (iA < p.tokens)
-      *reinterpret_cast<__nv_bfloat162*>(p.out + (iA * p.hq + h) * D + col) = __floats2bfloat162_rn(o[j][0] * invA, o[j][1] * invA);
+      *reinterpret_cast<__nv_bfloat162*>(p.out + (iA * p.hq + h) * D + col) = __floats2bfloat162_rn(o[4 * j] * invA, o[4 * j + 1] * invA);
     if (iB < p.tokens)
-      *reinterpret_cast<__nv_bfloat162*>(p.out + (iB * p.hq + h) * D + col) = __floats2bfloat162_rn(o[j][2] * invB, o[j][3] * invB);
+      *reinterpret_cast<__nv_bfloat162*>(p.out + (iB * p.hq + h) * D + col) = __floats2bfloat162_rn(o[4 * j + 2] * invB, o[4 * j + 3] * invB);
   }
   if (lane % 4 == 0) {
     const float ln2 = 0.6931471805599453f;
@@ -287,14 +287,25 @@ bool encode_rows(CUtensorMap* m, const void* base, int64_t rows, int64_t cols) {
 }
 
 template <int D>
-bool launch(const AttentionArgs& a, const TensorView& out, const TensorView& lse, cudaStream_t stream) {
+bool launch(const Stream& st, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
+  cudaStream_t stream = stream_of(st);
   CUtensorMap mq, mk, mv;
   if (!encode_rows(&mq, a.q.data, a.tokens, a.hq * D) || !encode_rows(&mk, a.k.data, a.tokens, a.hkv * D) ||
       !encode_rows(&mv, a.v.data, a.tokens, a.hkv * D))
     return false;
-  AttnParams p{static_cast<__nv_bfloat16*>(out.data), static_cast<float*>(lse.data), static_cast<const int32_t*>(a.doc_ids.data),
-               static_cast<const int32_t*>(a.span_ids.data), static_cast<const int32_t*>(a.positions.data), a.tokens, int(a.hq), int(a.hkv),
-               float(a.scale * 1.4426950408889634), a.causal};
+  AttnParams p{};
+  p.out = static_cast<__nv_bfloat16*>(out.data);
+  p.lse = static_cast<float*>(lse.data);
+  p.doc = static_cast<const int32_t*>(a.doc_ids.data);
+  p.span = static_cast<const int32_t*>(a.span_ids.data);
+  p.pos = static_cast<const int32_t*>(a.positions.data);
+  p.mask = mask_spec(a);
+  p.tokens = a.tokens;
+  p.hq = int(a.hq);
+  p.hkv = int(a.hkv);
+  p.scale_log2 = float(a.scale * 1.4426950408889634);
+  p.causal = a.causal;
+  p.map = build_tile_map(st, p.mask);
   const int bytes = int(sizeof(AttnSmem<D>)) + 1024;
   static thread_local bool configured = false;
   if (!configured) {
@@ -303,6 +314,7 @@ bool launch(const AttentionArgs& a, const TensorView& out, const TensorView& lse
   }
   dim3 grid(unsigned((a.tokens + BQ - 1) / BQ), unsigned(a.hq));
   attn_fwd<D><<<grid, THREADS, bytes, stream>>>(mq, mk, mv, p);
+  cudaFreeAsync(const_cast<attn::IdSummary*>(p.map.granules), stream);
   return true;
 }
 
@@ -313,10 +325,10 @@ bool attention_enabled(int device) {
   return on && compute_capability(device) == 90;
 }
 
-bool try_attention_forward(const AttentionArgs& a, const TensorView& out, const TensorView& lse, cudaStream_t stream) {
+bool try_attention_forward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
   if (a.q.dtype != DType::BF16 || (a.dim != 64 && a.dim != 128) || a.tokens == 0) return false;
   if ((reinterpret_cast<uintptr_t>(a.q.data) | reinterpret_cast<uintptr_t>(a.k.data) | reinterpret_cast<uintptr_t>(a.v.data)) & 15) return false;
-  return a.dim == 64 ? launch<64>(a, out, lse, stream) : launch<128>(a, out, lse, stream);
+  return a.dim == 64 ? launch<64>(s, a, out, lse) : launch<128>(s, a, out, lse);
 }
 
 }  // namespace mixt::cuda::hopper

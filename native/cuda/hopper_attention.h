@@ -8,5 +8,5 @@
 namespace mixt::cuda::hopper {
 bool attention_enabled(int device);
 // Launches the forward when the Hopper kernel takes the arguments (bf16, D 64 or 128); false: use attention.cu.
-bool try_attention_forward(const AttentionArgs& a, const TensorView& out, const TensorView& lse, cudaStream_t stream);
+bool try_attention_forward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& lse);
 }  // namespace mixt::cuda::hopper

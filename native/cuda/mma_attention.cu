@@ -1,7 +1,7 @@
 // Attention on tensor cores for sm_80 and later (mma.sync), flash-attention 2 style: no T x T
 // matrix ever exists. Opt-in (MIXT_MMA_ATTENTION=1) beside the portable kernels of attention.cu
-// until it has run against the CPU reference on a GPU: it has not (it ran only in a host emulator
-// of its warps, ldmatrix and mma; no GPU was lent to the session that wrote it).
+// until it has run against the CPU reference on a GPU: it has not (no GPU was lent to the sessions
+// that wrote it; its tile order and arithmetic are emulated on the host by test/native/attention_tiles.cpp).
 //
 // One algorithm per pass, written once over a warp-tile product interface (WarpMM) with two
 // implementations: bf16 on tensor cores (ldmatrix + mma.sync m16n8k16, fp32 accumulation) and an
@@ -19,126 +19,35 @@
 //             Recomputing S and dP in both kernels costs two extra tile products per pair, and buys
 //             no fp32 dQ scratch, no atomics and bit-reproducible gradients.
 //
-// Masking: every loop is bounded by the document range of its rows (doc ids are sorted; a check
-// kernel reports unsorted ids as bad data) and, for a plain causal mask, by the diagonal. Each tile
-// is then summarised (min/max of doc, pos and span ids, computed by warp shuffles so every warp
-// agrees without a barrier): a tile no pair of which can be visible is skipped before it is
-// loaded, and a tile whose pairs are all visible skips the per-element mask. Rows or keys past T
-// read as zeros, are masked as columns, and are never stored. A row that sees no key writes 0 and
-// lse -inf; the backward turns lse -inf into +inf so its P is exactly 0.
+// Masking (native/kernels/attention_tiles.h, checked on the host by test/attention_tiles.test.ts):
+// every loop is bounded by the document range of its rows (doc ids are sorted; attention_tiles.cu
+// reports unsorted ids as bad data) and, for a plain causal mask, by the diagonal. The call's
+// granule summaries (min/max of doc, pos and span ids per 16 tokens, one kernel per call) classify
+// each aligned tile pair: an empty tile is never loaded, a full one (one document and before the
+// diagonal, or inside one image span) skips the per-element mask. Rows or keys past T read as zeros,
+// are masked as columns, and are never stored. A row that sees no key writes 0 and lse -inf; the
+// backward turns lse -inf into +inf so its P is exactly 0.
+//
+// Loads: K/V tiles (Q/dO tiles in dkdv) are double-buffered with cp.async (pipelined_tiles): the
+// next non-empty tile's copies are in flight while the current one is computed.
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <type_traits>
 
 #include "../kernels/attention.h"
+#include "attention_tiles.h"
 #include "common.cuh"
 #include "mma_attention.h"
 
 namespace mixt::cuda::mma {
 namespace {
 
-// ---- the mask as tiles see it ----
+using attn::IdSummary;
+using attn::MaskSpec;
+using attn::TileMap;
+using attn::TokenIds;
 
-struct TokenIds {
-  int32_t doc, pos, span;
-};
-
-MIXT_HD bool attn_visible(bool causal, const TokenIds& q, const TokenIds& k) {
-  if (q.doc != k.doc) return false;
-  if (!causal || k.pos <= q.pos) return true;
-  return q.span >= 0 && q.span == k.span;
-}
-
-// What a block of tokens holds, enough to tell whether a query block can see any key of a key block
-// (tile skipping) or every key of it (no per-element mask). span_min/max cover span ids >= 0 only.
-struct IdSummary {
-  int32_t doc_min, doc_max, pos_min, pos_max, span_min, span_max;
-};
-
-MIXT_HD IdSummary summary_empty() { return IdSummary{INT_MAX, INT_MIN, INT_MAX, INT_MIN, INT_MAX, -1}; }
-
-MIXT_HD void summary_add(IdSummary& s, const TokenIds& t) {
-  s.doc_min = t.doc < s.doc_min ? t.doc : s.doc_min;
-  s.doc_max = t.doc > s.doc_max ? t.doc : s.doc_max;
-  s.pos_min = t.pos < s.pos_min ? t.pos : s.pos_min;
-  s.pos_max = t.pos > s.pos_max ? t.pos : s.pos_max;
-  if (t.span >= 0) {
-    s.span_min = t.span < s.span_min ? t.span : s.span_min;
-    s.span_max = t.span > s.span_max ? t.span : s.span_max;
-  }
-}
-
-// False only when no (query, key) pair of the blocks can be visible. An empty block sees nothing.
-MIXT_HD bool tile_any_visible(bool causal, const IdSummary& q, const IdSummary& k) {
-  if (q.doc_max < k.doc_min || k.doc_max < q.doc_min) return false;
-  if (!causal || k.pos_min <= q.pos_max) return true;
-  return q.span_max >= 0 && k.span_max >= 0 && q.span_min <= k.span_max && k.span_min <= q.span_max;
-}
-
-// True only when every pair of the (non-empty) blocks is visible: one document and, when causal,
-// every key position at or before every query position (spans only ever add visibility).
-MIXT_HD bool tile_all_visible(bool causal, const IdSummary& q, const IdSummary& k) {
-  if (q.doc_min > q.doc_max || k.doc_min > k.doc_max) return false;
-  if (q.doc_min != q.doc_max || k.doc_min != k.doc_max || q.doc_min != k.doc_min) return false;
-  return !causal || k.pos_max <= q.pos_min;
-}
-
-// First token of sorted doc ids with doc >= v / doc > v (the token range of document v).
-MIXT_HD int64_t doc_lower_bound(const int32_t* doc, int64_t n, int32_t v) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (doc[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-MIXT_HD int64_t doc_upper_bound(const int32_t* doc, int64_t n, int32_t v) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (doc[mid] <= v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-// The mask of one call as kernels read it (plain pointers, so device code can hold it).
-struct MaskSpec {
-  const int32_t* doc = nullptr;
-  const int32_t* pos = nullptr;
-  const int32_t* span = nullptr;
-  int64_t T = 0;
-  bool causal = true;
-
-  // The ids of token i (defaults for absent arrays).
-  MIXT_HD TokenIds ids(int64_t i) const { return TokenIds{doc ? doc[i] : 0, pos ? pos[i] : int32_t(i), span ? span[i] : -1}; }
-  // Causal by token index with no spans: the visible keys of row i are [docStart(i), i].
-  MIXT_HD bool plain_causal() const { return causal && !pos && !span; }
-  // The keys [lo, hi) that queries [i0, i1) (non-empty) may see.
-  MIXT_HD void key_range(int64_t i0, int64_t i1, int64_t* lo, int64_t* hi) const {
-    *lo = doc ? doc_lower_bound(doc, T, doc[i0]) : 0;
-    *hi = doc ? doc_upper_bound(doc, T, doc[i1 - 1]) : T;
-    if (plain_causal() && i1 < *hi) *hi = i1;
-  }
-  // The queries [lo, hi) that may see keys [j0, j1) (non-empty).
-  MIXT_HD void query_range(int64_t j0, int64_t j1, int64_t* lo, int64_t* hi) const {
-    *lo = doc ? doc_lower_bound(doc, T, doc[j0]) : 0;
-    *hi = doc ? doc_upper_bound(doc, T, doc[j1 - 1]) : T;
-    if (plain_causal() && j0 > *lo) *lo = j0;
-  }
-};
-
-MaskSpec mask_spec(const AttentionArgs& a) {
-  MaskSpec m;
-  m.doc = a.doc_ids.ptr<int32_t>();
-  m.pos = a.positions.ptr<int32_t>();
-  m.span = a.span_ids.ptr<int32_t>();
-  m.T = a.tokens;
-  m.causal = a.causal;
-  return m;
-}
 
 // ---- kernels ----
 
@@ -176,6 +85,7 @@ struct Params {
   const float* lse_in;  // backward input [Hq, T]
   float* delta;         // backward scratch [Hq, T]
   MaskSpec mask;
+  TileMap map;  // the call's granule summaries (attention_tiles.cu)
   int Hq, Hkv;
   float scale;
   bool vec16;  // every [T, H, D] pointer is 16-byte aligned: tiles load in 16-byte vectors
@@ -184,7 +94,20 @@ struct Params {
 __device__ __forceinline__ uint16_t raw_of(const bf16& x) { return x.bits; }
 __device__ __forceinline__ float raw_of(const float& x) { return x; }
 
-// dst[r][:] = rows row0 + r of head h of a [T, H, D] tensor, zeros past T.
+// cp.async (sm_80+): 16 bytes global -> shared without a register round trip; src_bytes 0 writes zeros.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(uint32_t(__cvta_generic_to_shared(dst))), "l"(src), "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Waits until at most N committed groups of this thread are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// dst[r][:] = rows row0 + r of head h of a [T, H, D] tensor, zeros past T. 16-byte aligned tensors go
+// through cp.async (complete at the caller's cp_async_wait + barrier), others through registers.
 template <typename T, int D>
 __device__ void load_tile(typename Cfg<T, D>::SE* dst, const T* src, int64_t row0, int rows, int64_t T_, int H, int h,
                           bool vec16) {
@@ -195,9 +118,7 @@ __device__ void load_tile(typename Cfg<T, D>::SE* dst, const T* src, int64_t row
     for (int c = threadIdx.x; c < rows * kChunks; c += kThreads) {
       const int r = c / kChunks, x = (c % kChunks) * kPer;
       const int64_t t = row0 + r;
-      uint4 val = make_uint4(0, 0, 0, 0);
-      if (t < T_) val = *reinterpret_cast<const uint4*>(src + (t * H + h) * D + x);
-      *reinterpret_cast<uint4*>(dst + r * S + x) = val;
+      cp_async16(dst + r * S + x, t < T_ ? src + (t * H + h) * D + x : src, t < T_ ? 16 : 0);
     }
   } else {
     for (int c = threadIdx.x; c < rows * D; c += kThreads) {
@@ -213,23 +134,6 @@ __device__ void load_ids(const MaskSpec& m, int64_t t0, int n, TokenIds* dst) {
     const int64_t t = t0 + c;
     dst[c] = t < m.T ? m.ids(t) : TokenIds{0, 0, -1};  // past T: masked by the column check
   }
-}
-
-// Summary of tokens [t0, t0 + n) that exist; every lane of every warp gets the same result.
-__device__ IdSummary warp_summary(const MaskSpec& m, int64_t t0, int n) {
-  IdSummary s = summary_empty();
-  for (int c = threadIdx.x & 31; c < n; c += 32)
-    if (t0 + c < m.T) summary_add(s, m.ids(t0 + c));
-#pragma unroll
-  for (int off = 16; off; off >>= 1) {
-    s.doc_min = min(s.doc_min, __shfl_xor_sync(kFull, s.doc_min, off));
-    s.doc_max = max(s.doc_max, __shfl_xor_sync(kFull, s.doc_max, off));
-    s.pos_min = min(s.pos_min, __shfl_xor_sync(kFull, s.pos_min, off));
-    s.pos_max = max(s.pos_max, __shfl_xor_sync(kFull, s.pos_max, off));
-    s.span_min = min(s.span_min, __shfl_xor_sync(kFull, s.span_min, off));
-    s.span_max = max(s.span_max, __shfl_xor_sync(kFull, s.span_max, off));
-  }
-  return s;
 }
 
 // Accumulators of a 16 x N warp tile use the mma C layout: c[n][r] is row (lane / 4) + 8 * (r / 2),
@@ -375,41 +279,45 @@ __device__ __forceinline__ void fragment_row_ids(const MaskSpec& m, int64_t wrow
   }
 }
 
-// Walks the tiles [beg, end) of the other side in steps of BN (key tiles for a block of queries,
-// query tiles for a block of keys): a tile no pair of which can be visible is skipped before it is
-// loaded (the same decision in every warp); the rest are staged by `stage(t0)` and their ids into
-// sIds between barriers, then `body(t0, all)` runs, all meaning every pair is visible (no
-// per-element mask). `own` summarises the CTA's rows.
-template <bool kOwnRowsAreQueries, int BN, typename Stage, typename Body>
-__device__ __forceinline__ void for_each_visible_tile(const MaskSpec& m, const IdSummary& own, int64_t beg, int64_t end, TokenIds* sIds,
-                                                      Stage&& stage, Body&& body) {
-  for (int64_t t0 = beg; t0 < end; t0 += BN) {
-    const IdSummary other = warp_summary(m, t0, BN);
-    const IdSummary& qs = kOwnRowsAreQueries ? own : other;
-    const IdSummary& ks = kOwnRowsAreQueries ? other : own;
-    if (!tile_any_visible(m.causal, qs, ks)) continue;
-    const bool all = t0 + BN <= m.T && tile_all_visible(m.causal, qs, ks);
-    __syncthreads();  // the previous tile's readers are done
-    stage(t0);
-    load_ids(m, t0, BN, sIds);
+// Walks the non-empty tiles of the other side (key tiles for a block of queries, query tiles for a
+// block of keys), double-buffered: while body(t, all, buf) computes on the tile in buffer `buf`,
+// stage(next tile, buf ^ 1) has its cp.async copies in flight. next(t, &cls) gives the first
+// non-empty tile at or after t (or end) and its class; `all` means every pair is visible (no
+// per-element mask). Every thread walks the same tiles (the classes come from the call's summaries),
+// so the barriers match. Loads the caller issued before the walk complete with its first tile.
+template <int BN, typename Next, typename Stage, typename Body>
+__device__ __forceinline__ void pipelined_tiles(int64_t first, int64_t end, Next&& next, Stage&& stage, Body&& body) {
+  int cls = attn::kTileEmpty, next_cls = attn::kTileEmpty;
+  int64_t t = next(first, &cls);
+  if (t < end) stage(t, 0);
+  cp_async_commit();
+  for (int buf = 0; t < end; buf ^= 1) {
+    const int64_t tn = next(t + BN, &next_cls);
+    if (tn < end) stage(tn, buf ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();  // this tile's copies (and the caller's) have landed; the next tile's may not
     __syncthreads();
-    body(t0, all);
+    body(t, cls == attn::kTileFull, buf);
+    __syncthreads();  // every reader is done with `buf` before the next iteration refills it
+    t = tn;
+    cls = next_cls;
   }
+  cp_async_wait<0>();  // no copy outlives the walk (a block with no tile still issued its own loads)
+  __syncthreads();
 }
 
 // Whether the pair of fragment element (query q, key k) is visible; `token` is the tile column's
 // token index (past T: masked).
 __device__ __forceinline__ bool element_visible(const MaskSpec& m, bool all, int64_t token, const TokenIds& q, const TokenIds& k) {
-  return all || (token < m.T && attn_visible(m.causal, q, k));
+  return all || (token < m.T && attn::ids_visible(m.causal, q, k));
 }
 
 // The CTA's block of kBlockM query rows of head h (kv head g): its warp's first row, the ids of the
-// thread's fragment rows, the block's summary and the keys it may see.
+// thread's fragment rows and the keys it may see.
 struct QueryBlock {
   int h, g, warp;
   int64_t q0, wrow, kbeg, kend;
   TokenIds rid[2];
-  IdSummary qs;
 };
 
 __device__ __forceinline__ QueryBlock query_block(const Params& p) {
@@ -421,16 +329,48 @@ __device__ __forceinline__ QueryBlock query_block(const Params& p) {
   b.q0 = int64_t(blockIdx.x) * kBlockM;
   b.wrow = b.q0 + b.warp * 16;
   fragment_row_ids(m, b.wrow, b.rid);
-  b.qs = warp_summary(m, b.q0, kBlockM);
-  m.key_range(b.q0, min(b.q0 + kBlockM, m.T), &b.kbeg, &b.kend);
+  m.key_range(b.q0, min(b.q0 + kBlockM, m.T), &b.kbeg, &b.kend);  // the tile walk starts at kbeg rounded down
   return b;
 }
 
-// Stages key tile k0 of kv head g: K and V rows.
+// Tiles of the other side double-buffered in shared memory: two row tensors A[2][BN], B[2][BN] (rows
+// of stride S: K and V for a query block, Q and dO for a key block), the rows' ids and kScalars
+// floats a row (lse and delta for a key block).
+template <typename T, int D, int BN, int kScalars>
+struct TileBuffers {
+  using SE = typename Cfg<T, D>::SE;
+  static constexpr int S = Cfg<T, D>::kStride;
+  SE *a, *b;
+  TokenIds* ids;
+  float* scalars;
+  __device__ TileBuffers(SE* base)
+      : a(base), b(base + 2 * BN * S), ids(reinterpret_cast<TokenIds*>(base + 4 * BN * S)), scalars(reinterpret_cast<float*>(ids + 2 * BN)) {}
+  static constexpr size_t bytes() { return size_t(4 * BN * S) * sizeof(SE) + 2 * BN * (sizeof(TokenIds) + kScalars * sizeof(float)); }
+  __device__ SE* a_of(int buf) const { return a + buf * BN * S; }
+  __device__ SE* b_of(int buf) const { return b + buf * BN * S; }
+  __device__ TokenIds* ids_of(int buf) const { return ids + buf * BN; }
+  __device__ float* scalars_of(int i, int buf) const { return scalars + (2 * i + buf) * BN; }
+  // Issues rows t0 .. t0 + BN of head h of x and y ([T, H, D]) into buffer `buf` by cp.async, their ids
+  // by plain stores.
+  __device__ void stage(const Params& p, const void* x, const void* y, int64_t t0, int H, int h, int buf) const {
+    load_tile<T, D>(a_of(buf), static_cast<const T*>(x), t0, BN, p.mask.T, H, h, p.vec16);
+    load_tile<T, D>(b_of(buf), static_cast<const T*>(y), t0, BN, p.mask.T, H, h, p.vec16);
+    load_ids(p.mask, t0, BN, ids_of(buf));
+  }
+};
 template <typename T, int D, int BN>
-__device__ __forceinline__ void stage_kv(const Params& p, typename Cfg<T, D>::SE* sK, typename Cfg<T, D>::SE* sV, int64_t k0, int g) {
-  load_tile<T, D>(sK, static_cast<const T*>(p.k), k0, BN, p.mask.T, p.Hkv, g, p.vec16);
-  load_tile<T, D>(sV, static_cast<const T*>(p.v), k0, BN, p.mask.T, p.Hkv, g, p.vec16);
+using KeyBuffers = TileBuffers<T, D, BN, 0>;  // K, V
+template <typename T, int D, int BN>
+using QueryBuffers = TileBuffers<T, D, BN, 2>;  // Q, dO, lse, delta
+
+// The key walk of a query block: its live key tiles from kbeg rounded down to kend, staged into kv.
+template <typename T, int D, int BN, typename Body>
+__device__ __forceinline__ void walk_keys(const Params& p, const QueryBlock& b, const KeyBuffers<T, D, BN>& kv, Body&& body) {
+  // the block's summary re-merged at each step (four granules, cached) rather than held in registers:
+  // dq f32 D128 spills on sm_80 otherwise
+  auto next = [&](int64_t t, int* cls) { return p.map.next_key_tile(p.map.block(b.q0, kBlockM), t, b.kend, BN, cls); };
+  auto stage = [&](int64_t k0, int buf) { kv.stage(p, p.k, p.v, k0, p.Hkv, b.g, buf); };
+  pipelined_tiles<BN>(attn::align_down(b.kbeg, BN), b.kend, next, stage, body);
 }
 
 // ---- forward ----
@@ -441,9 +381,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
   constexpr int S = Cfg<T, D>::kStride;
   extern __shared__ __align__(16) unsigned char smem[];
   SE* sQ = reinterpret_cast<SE*>(smem);
-  SE* sK = sQ + kBlockM * S;
-  SE* sV = sK + BN * S;
-  TokenIds* sIds = reinterpret_cast<TokenIds*>(sV + BN * S);
+  const KeyBuffers<T, D, BN> kv(sQ + kBlockM * S);
 
   const MaskSpec& m = p.mask;
   const QueryBlock b = query_block(p);
@@ -454,10 +392,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
 
   float o[D / 8][4] = {};
   float mx[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  auto stage = [&](int64_t k0) { stage_kv<T, D, BN>(p, sK, sV, k0, b.g); };
-  for_each_visible_tile<true, BN>(m, b.qs, b.kbeg, b.kend, sIds, stage, [&](int64_t k0, bool all) {
+  walk_keys(p, b, kv, [&](int64_t k0, bool all, int buf) {
+    const TokenIds* sIds = kv.ids_of(buf);
     float s[BN / 8][4] = {};
-    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, sK);
+    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, kv.a_of(buf));
 #pragma unroll
     for (int n = 0; n < BN / 8; n++)
 #pragma unroll
@@ -492,7 +430,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Params p) {
         o[n][2 * rr + 1] *= alpha;
       }
     }
-    WarpMM<SE>::template nn<D, BN, S>(o, s, sV);
+    WarpMM<SE>::template nn<D, BN, S>(o, s, kv.b_of(buf));
   });
 
   float inv[2];
@@ -539,9 +477,7 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(Params p) {
   extern __shared__ __align__(16) unsigned char smem[];
   SE* sQ = reinterpret_cast<SE*>(smem);
   SE* sdO = sQ + kBlockM * S;
-  SE* sK = sdO + kBlockM * S;
-  SE* sV = sK + BN * S;
-  TokenIds* sIds = reinterpret_cast<TokenIds*>(sV + BN * S);
+  const KeyBuffers<T, D, BN> kv(sdO + kBlockM * S);
 
   const MaskSpec& m = p.mask;
   const QueryBlock b = query_block(p);
@@ -559,11 +495,11 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(Params p) {
     delta[rr] = ok ? p.delta[int64_t(h) * m.T + t] : 0.f;
   }
   float dq[D / 8][4] = {};
-  auto stage = [&](int64_t k0) { stage_kv<T, D, BN>(p, sK, sV, k0, b.g); };
-  for_each_visible_tile<true, BN>(m, b.qs, b.kbeg, b.kend, sIds, stage, [&](int64_t k0, bool all) {
+  walk_keys(p, b, kv, [&](int64_t k0, bool all, int buf) {
+    const TokenIds* sIds = kv.ids_of(buf);
     float s[BN / 8][4] = {}, dp[BN / 8][4] = {};
-    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, sK);
-    WarpMM<SE>::template nt<BN, D, S>(dp, sdO + warp * 16 * S, sV);
+    WarpMM<SE>::template nt<BN, D, S>(s, sQ + warp * 16 * S, kv.a_of(buf));
+    WarpMM<SE>::template nt<BN, D, S>(dp, sdO + warp * 16 * S, kv.b_of(buf));
 #pragma unroll
     for (int n = 0; n < BN / 8; n++)
 #pragma unroll
@@ -572,9 +508,22 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(Params p) {
         const float pv = element_visible(m, all, k0 + c, rid[r >> 1], sIds[c]) ? expf(s[n][r] * p.scale - lse[r >> 1]) : 0.f;
         s[n][r] = pv * (dp[n][r] - delta[r >> 1]);  // dS
       }
-    WarpMM<SE>::template nn<D, BN, S>(dq, s, sK);
+    WarpMM<SE>::template nn<D, BN, S>(dq, s, kv.a_of(buf));
   });
   store_rows<T, D>(static_cast<T*>(p.dq), dq, wrow, m.T, p.Hq, h, p.scale);
+}
+
+// Query tile q0 of head h into buffer `buf` of the dkdv kernel: Q, dO, ids, lse and delta.
+template <typename T, int D, int BN>
+__device__ void stage_queries(const Params& p, const QueryBuffers<T, D, BN>& qb, int64_t q0, int h, int buf) {
+  const MaskSpec& m = p.mask;
+  qb.stage(p, p.q, p.dout, q0, p.Hq, h, buf);
+  float *lse = qb.scalars_of(0, buf), *delta = qb.scalars_of(1, buf);
+  for (int c = threadIdx.x; c < BN; c += kThreads) {
+    const int64_t t = q0 + c;
+    lse[c] = t < m.T ? lse_for_backward(p.lse_in[int64_t(h) * m.T + t]) : INFINITY;
+    delta[c] = t < m.T ? p.delta[int64_t(h) * m.T + t] : 0.f;
+  }
 }
 
 template <typename T, int D, int BN>
@@ -584,11 +533,7 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(Params p) {
   extern __shared__ __align__(16) unsigned char smem[];
   SE* sK = reinterpret_cast<SE*>(smem);
   SE* sV = sK + kBlockM * S;
-  SE* sQ = sV + kBlockM * S;
-  SE* sdO = sQ + BN * S;
-  TokenIds* sIds = reinterpret_cast<TokenIds*>(sdO + BN * S);
-  float* sLse = reinterpret_cast<float*>(sIds + BN);
-  float* sDelta = sLse + BN;
+  const QueryBuffers<T, D, BN> qb(sV + kBlockM * S);
 
   const MaskSpec& m = p.mask;
   const int g = blockIdx.y, group = p.Hq / p.Hkv, warp = threadIdx.x >> 5;
@@ -597,65 +542,45 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(Params p) {
 
   load_tile<T, D>(sK, static_cast<const T*>(p.k), k0, kBlockM, m.T, p.Hkv, g, p.vec16);
   load_tile<T, D>(sV, static_cast<const T*>(p.v), k0, kBlockM, m.T, p.Hkv, g, p.vec16);
-  TokenIds kid[2];
-#pragma unroll
-  for (int rr = 0; rr < 2; rr++) {
-    const int64_t t = wrow + frag_row(2 * rr);
-    kid[rr] = t < m.T ? m.ids(t) : TokenIds{0, 0, -1};  // never stored
-  }
-  const IdSummary ks = warp_summary(m, k0, kBlockM);
+  // the block's key ids in shared memory, not registers (bf16 D 128 is at the 255-register limit)
+  TokenIds* sKid = reinterpret_cast<TokenIds*>(reinterpret_cast<unsigned char*>(sV + kBlockM * S) + QueryBuffers<T, D, BN>::bytes());
+  load_ids(m, k0, kBlockM, sKid);  // past T: placeholders, never stored
+  IdSummary* sKs = reinterpret_cast<IdSummary*>(sKid + kBlockM);  // the block's summary, likewise
+  if (threadIdx.x == 0) *sKs = p.map.block(k0, kBlockM);
+  __syncthreads();
+  const IdSummary& ks = *sKs;
   int64_t qbeg, qend;
   m.query_range(k0, k0 + kn, &qbeg, &qend);
+  auto next = [&](int64_t q0, int* cls) { return p.map.next_query_tile(ks, q0, qend, BN, cls); };
 
   float dk[D / 8][4] = {}, dv[D / 8][4] = {};
+  // The query heads of the GQA group in order, each a pipelined walk of its query tiles (one walk
+  // over all of them, through a combined tile index, spilled at bf16 D 128).
   for (int h = g * group; h < (g + 1) * group; h++) {
-    // for_each_visible_tile's walk, written out: through its lambdas this kernel (254 registers at
-    // bf16, D 128) spills.
-    for (int64_t q0 = qbeg; q0 < qend; q0 += BN) {
-      const IdSummary qs = warp_summary(m, q0, BN);
-      if (!tile_any_visible(m.causal, qs, ks)) continue;
-      const bool all = q0 + BN <= m.T && tile_all_visible(m.causal, qs, ks);
-      __syncthreads();
-      load_tile<T, D>(sQ, static_cast<const T*>(p.q), q0, BN, m.T, p.Hq, h, p.vec16);
-      load_tile<T, D>(sdO, static_cast<const T*>(p.dout), q0, BN, m.T, p.Hq, h, p.vec16);
-      load_ids(m, q0, BN, sIds);
-      for (int c = threadIdx.x; c < BN; c += kThreads) {
-        const int64_t t = q0 + c;
-        sLse[c] = t < m.T ? lse_for_backward(p.lse_in[int64_t(h) * m.T + t]) : INFINITY;
-        sDelta[c] = t < m.T ? p.delta[int64_t(h) * m.T + t] : 0.f;
-      }
-      __syncthreads();
-
+    auto stage = [&](int64_t q0, int buf) { stage_queries<T, D, BN>(p, qb, q0, h, buf); };
+    pipelined_tiles<BN>(attn::align_down(qbeg, BN), qend, next, stage, [&](int64_t q0, bool all, int buf) {
+      const TokenIds* sIds = qb.ids_of(buf);
+      const float *sLse = qb.scalars_of(0, buf), *sDelta = qb.scalars_of(1, buf);
       // Transposed scores: rows are this warp's keys, columns the tile's queries.
       float st[BN / 8][4] = {}, dpt[BN / 8][4] = {};
-      WarpMM<SE>::template nt<BN, D, S>(st, sK + warp * 16 * S, sQ);
-      WarpMM<SE>::template nt<BN, D, S>(dpt, sV + warp * 16 * S, sdO);
+      WarpMM<SE>::template nt<BN, D, S>(st, sK + warp * 16 * S, qb.a_of(buf));
+      WarpMM<SE>::template nt<BN, D, S>(dpt, sV + warp * 16 * S, qb.b_of(buf));
 #pragma unroll
       for (int n = 0; n < BN / 8; n++)
 #pragma unroll
         for (int r = 0; r < 4; r++) {
           const int c = frag_col(n, r);
-          const bool vis = all || (q0 + c < m.T && attn_visible(m.causal, sIds[c], kid[r >> 1]));
+          const bool vis = all || (q0 + c < m.T && attn::ids_visible(m.causal, sIds[c], sKid[warp * 16 + frag_row(r)]));
           const float pv = vis ? expf(st[n][r] * p.scale - sLse[c]) : 0.f;
           st[n][r] = pv;
           dpt[n][r] = pv * (dpt[n][r] - sDelta[c]);  // dS^T
         }
-      WarpMM<SE>::template nn<D, BN, S>(dv, st, sdO);
-      WarpMM<SE>::template nn<D, BN, S>(dk, dpt, sQ);
-    }
+      WarpMM<SE>::template nn<D, BN, S>(dv, st, qb.b_of(buf));
+      WarpMM<SE>::template nn<D, BN, S>(dk, dpt, qb.a_of(buf));
+    });
   }
   store_rows<T, D>(static_cast<T*>(p.dk), dk, wrow, m.T, p.Hkv, g, p.scale);
   store_rows<T, D>(static_cast<T*>(p.dv), dv, wrow, m.T, p.Hkv, g, 1.f);
-}
-
-// Unsorted document ids would make the document ranges wrong: report them as bad data.
-__global__ void doc_order_kernel(const int32_t* doc, int64_t T_, int* flag, int tag) {
-  MIXT_GRID_STRIDE(i, T_ - 1) {
-    if (doc[i + 1] < doc[i]) {
-      report_fault(flag, tag, kFaultBadOffsets);
-      return;
-    }
-  }
 }
 
 // ---- host side ----
@@ -685,8 +610,7 @@ Params make_params(const Stream& s, const AttentionArgs& a) {
   p.Hq = int(a.hq);
   p.Hkv = int(a.hkv);
   p.scale = float(a.scale);
-  if (p.mask.doc && p.mask.T > 1)
-    doc_order_kernel<<<grid_for(p.mask.T - 1), 256, 0, stream_of(s)>>>(p.mask.doc, p.mask.T, s.error_flag, s.op_tag);
+  p.map = build_tile_map(s, p.mask);  // freed by the caller once its kernels are queued
   return p;
 }
 
@@ -722,9 +646,10 @@ bool try_attention_forward(const Stream& s, const AttentionArgs& a, const Tensor
   dispatch(a, [&](auto* tag, auto dim) {
     using T = std::remove_pointer_t<decltype(tag)>;
     constexpr int D = decltype(dim)::value, BN = Cfg<T, D>::kFwdN;
-    const size_t smem = tile_bytes<T, D>(kBlockM + 2 * BN) + BN * sizeof(TokenIds);
+    const size_t smem = tile_bytes<T, D>(kBlockM) + KeyBuffers<T, D, BN>::bytes();
     launch(forward_kernel<T, D, BN>, grid, smem, stream_of(s), p);
   });
+  cudaFreeAsync(const_cast<attn::IdSummary*>(p.map.granules), stream_of(s));
   return true;
 }
 
@@ -748,12 +673,13 @@ bool try_attention_backward(const Stream& s, const AttentionArgs& a, const Tenso
     constexpr int D = decltype(dim)::value, BN = Cfg<T, D>::kBwdN;
     delta_kernel<T><<<grid_for(a.tokens * p.Hq * 32), 256, 0, st>>>(static_cast<const T*>(p.o), static_cast<const T*>(p.dout), p.delta, a.tokens,
                                                                      p.Hq, D);
-    const size_t dq_smem = tile_bytes<T, D>(2 * kBlockM + 2 * BN) + BN * sizeof(TokenIds);
+    const size_t dq_smem = tile_bytes<T, D>(2 * kBlockM) + KeyBuffers<T, D, BN>::bytes();
     launch(dq_kernel<T, D, BN>, dim3(blocks, unsigned(p.Hq)), dq_smem, st, p);
-    const size_t dkdv_smem = tile_bytes<T, D>(2 * kBlockM + 2 * BN) + BN * (sizeof(TokenIds) + 2 * sizeof(float));
+    const size_t dkdv_smem = tile_bytes<T, D>(2 * kBlockM) + QueryBuffers<T, D, BN>::bytes() + kBlockM * sizeof(TokenIds) + sizeof(IdSummary);
     launch(dkdv_kernel<T, D, BN>, dim3(blocks, unsigned(p.Hkv)), dkdv_smem, st, p);
   });
   cudaFreeAsync(delta, st);
+  cudaFreeAsync(const_cast<attn::IdSummary*>(p.map.granules), st);
   return true;
 }
 

@@ -133,3 +133,36 @@ __device__ __forceinline__ void wgmma_m64nNk16(float (&d)[N / 2], uint64_t da, u
 
 }  // namespace mixt::cuda::sm90
 #endif
+
+// ---- attention additions (hopper_attention.cu) ----
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+namespace mixt::cuda::sm90 {
+
+// D[64xN] (+)= A[64x16] . B[16xN] with A in registers (four b32 of two bf16 per thread, the mma.sync
+// m16n8k16 A layout in each warp's 16 rows) and B MN-major in shared memory (read transposed): the
+// P V product of attention, P straight from the S accumulators. N/2 accumulators, then a[4], desc, scale.
+#define MIXT_SM90_RS_TB(N, DREGS, AREGS, REST) \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, " REST ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 {" DREGS "}, {" AREGS "}, "
+#define MIXT_SM90_R8(a, b, c, d, e, f, g, h) "%" #a ", %" #b ", %" #c ", %" #d ", %" #e ", %" #f ", %" #g ", %" #h
+__device__ __forceinline__ void wgmma_m64n64k16_rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(MIXT_SM90_RS_TB(64,
+                               MIXT_SM90_R8(0, 1, 2, 3, 4, 5, 6, 7) ", " MIXT_SM90_R8(8, 9, 10, 11, 12, 13, 14, 15) ", " MIXT_SM90_R8(
+                                   16, 17, 18, 19, 20, 21, 22, 23) ", " MIXT_SM90_R8(24, 25, 26, 27, 28, 29, 30, 31),
+                               "%32, %33, %34, %35", "%37") "%36, p, 1, 1, 1;\n}\n"
+               : MIXT_SM90_ACC8(0), MIXT_SM90_ACC8(8), MIXT_SM90_ACC8(16), MIXT_SM90_ACC8(24)
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void wgmma_m64n128k16_rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(MIXT_SM90_RS_TB(128,
+                               MIXT_SM90_R8(0, 1, 2, 3, 4, 5, 6, 7) ", " MIXT_SM90_R8(8, 9, 10, 11, 12, 13, 14, 15) ", " MIXT_SM90_R8(
+                                   16, 17, 18, 19, 20, 21, 22, 23) ", " MIXT_SM90_R8(24, 25, 26, 27, 28, 29, 30, 31) ", " MIXT_SM90_R8(32, 33, 34, 35, 36, 37, 38, 39) ", " MIXT_SM90_R8(40, 41, 42, 43, 44, 45, 46, 47) ", " MIXT_SM90_R8(48, 49, 50, 51, 52, 53, 54, 55) ", " MIXT_SM90_R8(56, 57, 58, 59, 60, 61, 62, 63),
+                               "%64, %65, %66, %67", "%69") "%68, p, 1, 1, 1;\n}\n"
+               : MIXT_SM90_ACC8(0), MIXT_SM90_ACC8(8), MIXT_SM90_ACC8(16), MIXT_SM90_ACC8(24), MIXT_SM90_ACC8(32), MIXT_SM90_ACC8(40),
+                 MIXT_SM90_ACC8(48), MIXT_SM90_ACC8(56)
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+}
+#undef MIXT_SM90_R8
+#undef MIXT_SM90_RS_TB
+
+}  // namespace mixt::cuda::sm90
+#endif

@@ -11,6 +11,24 @@ const t = (a: Float64Array, shape: number[], device: string, dtype: mixt.DType) 
 // CPU reference in f32 on bf16-rounded inputs when the CUDA side is bf16
 const rounded = async (a: Float64Array, dtype: mixt.DType) => (dtype === 'bf16' ? Float64Array.from(await mixt.tensor(Array.from(a), [a.length], { dtype: 'bf16' }).toArray()) : a);
 
+// Attention forward and backward on CUDA against the CPU, for each mask: out, lse, dq, dk, dv.
+async function expectAttentionParity(x: Record<'q' | 'k' | 'v' | 'dO', Float64Array>, [Tn, Hq, Hk, D]: number[],
+  masks: Record<string, (dev: string) => mixt.AttentionMask>, dtype: mixt.DType) {
+  for (const [name, mask] of Object.entries(masks)) {
+    const run = (dev: string) => {
+      const Q = t(x.q, [Tn, Hq, D], dev, dtype), K = t(x.k, [Tn, Hk, D], dev, dtype), V = t(x.v, [Tn, Hk, D], dev, dtype);
+      const f = mixt.attention(Q, K, V, mask(dev));
+      const g = mixt.attentionBackward(Q, K, V, f.out, t(x.dO, [Tn, Hq, D], dev, dtype), f.lse, mask(dev));
+      return [f.out, f.lse, g.dq, g.dk, g.dv];
+    };
+    const [c, g] = [run('cpu'), run('cuda')];
+    for (let i = 0; i < 5; i++) {
+      const err = maxRelError(await values(g[i]), await values(c[i]));
+      if (err > (dtype === 'bf16' ? 2e-2 : 1e-4)) throw new Error(`attention ${name} T=${Tn} D=${D} Hq/Hk=${Hq}/${Hk} output ${i}: max relative error ${err}`);
+    }
+  }
+}
+
 describeCuda('CUDA layer ops against CPU', () => {
   test('routing plan is bit-identical; gather/scatter agree', async () => {
     for (const [N, G] of [[1, 1], [4099, 3], [70000, 300]]) {
@@ -102,20 +120,25 @@ describeCuda('CUDA layer ops against CPU', () => {
           };
           const q = await rounded(randn(Tn * Hq * D, 11, 0.5), dtype), k = await rounded(randn(Tn * Hk * D, 12, 0.5), dtype);
           const v = await rounded(randn(Tn * Hk * D, 13), dtype), dO = await rounded(randn(Tn * Hq * D, 14), dtype);
-          for (const [name, mask] of Object.entries(masks)) {
-            const run = (dev: string) => {
-              const Q = t(q, [Tn, Hq, D], dev, dtype), K = t(k, [Tn, Hk, D], dev, dtype), V = t(v, [Tn, Hk, D], dev, dtype);
-              const f = mixt.attention(Q, K, V, mask(dev));
-              const g = mixt.attentionBackward(Q, K, V, f.out, t(dO, [Tn, Hq, D], dev, dtype), f.lse, mask(dev));
-              return [f.out, f.lse, g.dq, g.dk, g.dv];
-            };
-            const [c, g] = [run('cpu'), run('cuda')];
-            for (let i = 0; i < 5; i++) {
-              const err = maxRelError(await values(g[i]), await values(c[i]));
-              if (err > (dtype === 'bf16' ? 2e-2 : 1e-4)) throw new Error(`attention ${name} T=${Tn} D=${D} output ${i}: max relative error ${err}`);
-            }
-          }
+          await expectAttentionParity({ q, k, v, dO }, [Tn, Hq, Hk, D], masks, dtype);
         }
+      }
+    });
+
+    // The tensor-core kernels' other tile paths: GQA ratios 1 and 4, a bidirectional mask, one image
+    // span over whole key tiles (classified full), many key tiles per query block.
+    test(`attention GQA 1 and 4, bidirectional and long-span masks over many tiles, ${dtype}`, async () => {
+      const Tn = 1500;
+      const doc = Array.from({ length: Tn }, (_, i) => (i < 200 ? 0 : i < 1300 ? 1 : 2));
+      const span = Array.from({ length: Tn }, (_, i) => (i >= 300 && i < 900 ? 7 : -1));
+      const masks: Record<string, (dev: string) => mixt.AttentionMask> = {
+        bidirectional: (dev) => ({ causal: false, docIds: ints(doc, dev) }),
+        longSpan: (dev) => ({ causal: true, docIds: ints(doc, dev), spanIds: ints(span, dev) }),
+      };
+      for (const [D, Hq, Hk] of [[64, 2, 2], [128, 4, 1]]) {
+        const q = await rounded(randn(Tn * Hq * D, 21, 0.5), dtype), k = await rounded(randn(Tn * Hk * D, 22, 0.5), dtype);
+        const v = await rounded(randn(Tn * Hk * D, 23), dtype), dO = await rounded(randn(Tn * Hq * D, 24), dtype);
+        await expectAttentionParity({ q, k, v, dO }, [Tn, Hq, Hk, D], masks, dtype);
       }
     });
 
