@@ -1,7 +1,8 @@
 // Event-loop delay while a ~700 MiB checkpoint is saved (weights + AdamW moments, f32), and the
 // longest stretch the JS thread ran without a break in CPU time (maxBusyMs, bench/loop_busy.js: what
 // the delay would be on an idle machine, whatever the load).
-// Usage: node bench/checkpoint_save_delay.js [outDir]   (needs `npx tsc` first; the target is < 50 ms)
+// Usage: node bench/checkpoint_save_delay.js [--small] [outDir]   (needs `npx tsc` first; the target is < 50 ms)
+// --small: a ~135 MiB checkpoint (d 512, vocabulary 8000), as test/checkpoint.test.ts runs it in a fresh process.
 const os = require('os');
 const path = require('path');
 const fs = require('fs');
@@ -15,10 +16,15 @@ const { sync } = require('../dist');
 const { startBusyProbe } = require('./loop_busy');
 
 (async () => {
-  const out = process.argv[2] || fs.mkdtempSync(path.join(os.tmpdir(), 'mixt-save-bench-'));
-  const vocab = { size: 24000, modalities: [{ name: 'text', range: [0, 24000] }] };
+  const args = process.argv.slice(2);
+  const small = args.includes('--small');
+  const out = args.find((a) => a !== '--small') || fs.mkdtempSync(path.join(os.tmpdir(), 'mixt-save-bench-'));
+  const size = small ? 8000 : 24000;
+  const vocab = { size, modalities: [{ name: 'text', range: [0, size] }] };
   // 2 x 24000 x 1024 embedding/head + 1 layer of d 1024: ~62M parameters, x3 (weights, m, v) x 4 bytes = ~710 MiB
-  const cfg = presetConfig('tiny', vocab, 'dense', { dModel: 1024, layers: 1, heads: 8, kvHeads: 8, ffnHidden: 2816, maxSeqLen: 256 });
+  const cfg = small
+    ? presetConfig('tiny', vocab, 'dense', { dModel: 512, layers: 1, heads: 4, kvHeads: 4, ffnHidden: 1408 })
+    : presetConfig('tiny', vocab, 'dense', { dModel: 1024, layers: 1, heads: 8, kvHeads: 8, ffnHidden: 2816, maxSeqLen: 256 });
   const model = new Model(cfg, { device: Device.cpu, seed: 1 });
   const opt = new AdamW(model.parameters(), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 0 });
   await sync();
@@ -42,4 +48,5 @@ const { startBusyProbe } = require('./loop_busy');
   console.log(JSON.stringify({ checkpointMiB: +(bytes / 2 ** 20).toFixed(1), saveMs: Math.round(ms), maxDelayMs: +(h.max / 1e6).toFixed(1), p99DelayMs: +(h.percentile(99) / 1e6).toFixed(1), meanDelayMs: +(h.mean / 1e6).toFixed(1), maxBusyMs: r(maxBusyMs), loadMs: Math.round(loadMs), loadMaxBusyMs: r(load.maxBusyMs), loadMaxGapMs: r(load.maxGapMs), loadAverage: +os.loadavg()[0].toFixed(1), machine: `${os.cpus().length} cores` }));
   fs.rmSync(out, { recursive: true, force: true });
   model.dispose();
+  opt.dispose();
 })();
