@@ -99,9 +99,10 @@ describe('prefill', () => {
     using b = new Decoder(model);
     const x = await a.prefill([1, 20, 21]);
     const y = await a.prefill([22, 23]);
-    await b.prefill([1, 20, 21, 22, 23].slice(0, 3));
-    const z = await b.prefill([22, 23]);
-    expect(Array.from(y)).toEqual(Array.from(z));
+    await b.prefill([1, 20, 21]);
+    await b.step(22);
+    const z = await b.step(23);
+    expect(Math.max(...Array.from(y, (v, i) => Math.abs(v - z[i])))).toBeLessThan(1e-4);
     expect(x.length).toBe(model.cfg.vocabSize);
     await expect(a.prefill([])).rejects.toThrow(/Decoder.prefill: argument "tokens" expected at least one token/);
     await expect(a.prefill([1, 2.5])).rejects.toThrow(/Decoder.prefill: argument "tokens" expected an id in \[0, \d+\), received 2.5/);

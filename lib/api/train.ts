@@ -202,8 +202,12 @@ export function train(model: MixtModel, data: TokenDataset, options: TrainRunOpt
     const opts = resumed ? resumed.options : resolveTrainOptions(given as Partial<TrainOptions> & { steps: number }, engine.cfg.maxSeqLen);
     checkOptions(opts, engine.cfg.maxSeqLen, name);
     const startStep = ck?.train.step ?? 0;
-    // a rank holds its share of the global batch
-    const shape = { batch: Math.ceil(opts.batch / (parallel?.comm.size ?? 1)), seqLen: opts.seqLen, accum: opts.accum, steps: opts.steps - startStep };
+    // a rank holds its share of the global batch, refused here, before the estimate and the plan
+    const world = parallel?.comm.size ?? 1;
+    if (opts.batch % world !== 0) {
+      throw new RangeError(`train: argument "${name('batch')}" expected a multiple of the world size (${world}), the global batch of all ranks; received ${opts.batch}`);
+    }
+    const shape = { batch: opts.batch / world, seqLen: opts.seqLen, accum: opts.accum, steps: opts.steps - startStep };
     const est = await estimateStep(engine.cfg, shape, engine.device, { calibrate: !!estimate?.calibrate, masterDtype: engine.masterDtype });
     assertStepFits(est, shape);
     announce({ options: opts, startStep, resumedFrom: ck?.dir ?? null, overridden: resumed?.overridden ?? [], estimate: est, warnings: estimateWarnings(est) });

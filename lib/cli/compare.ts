@@ -170,7 +170,7 @@ export function compareCommand(): Command {
   return new Command('compare')
     .description('train dense, MoT (and MoD) models at equal FLOPs per step on the same data; plot per-modality losses')
     .option('--preset <name>', 'tiny | small | medium', 'tiny')
-    .option('--blocks <kinds>', "models to compare: dense, mot, mod (MoT blocks, Mixture-of-Depths every other layer, as deep as the MoT model's FLOPs per step allow)", 'dense,mot')
+    .option('--blocks <kinds>', "models to compare: dense, mot, mod (mod: the MoT model with a routed block between each two of its blocks, every FFN narrowed to the MoT model's FLOPs per step)", 'dense,mot')
     .option('--steps <n>', `steps for each model (default: the preset's; ${Object.entries(RUN_DEFAULTS).map(([k, v]) => `${k} ${v.steps}`).join(', ')})`, intOption('--steps'))
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' (default: auto, or MIXT_DEVICE)")
     .option('--out <dir>', 'output directory', 'runs/compare')

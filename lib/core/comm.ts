@@ -89,6 +89,14 @@ export class Communicator {
   /** Sums the tensors over all processes, in place (one flat buffer per call on the CPU). Stream-ordered. */
   allReduceSum_(tensors: readonly Tensor[]): void {
     const hs = this.#tensors('allReduceSum_', tensors);
+    // a dtype the backend cannot sum is refused here: refused later, on the communication thread or in
+    // an open NCCL group, it would leave every later collective failing or waiting
+    const sums = this.device.isCuda ? ['f32', 'bf16'] : ['f32', 'f64'];
+    tensors.forEach((t, i) => {
+      if (!sums.includes(t.dtype) || t.dtype !== tensors[0].dtype) {
+        throw typeError('Communicator.allReduceSum_', `tensors[${i}]`, `${sums.join(' or ')}, one dtype for all`, t.dtype);
+      }
+    });
     if (hs.length) native().commAllReduce(hs); // at world size 1 too: the same path as many
   }
 

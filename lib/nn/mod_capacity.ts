@@ -15,6 +15,8 @@ export type ModCapacityBy = 'sequence' | 'modality';
 // remainders to the lower modality id); sums to k; a modality gets at most its count.
 export function modalityQuota(counts: number[], k: number): number[] {
   const n = counts.reduce((a, b) => a + b, 0);
+  // a k beyond the tokens could never be handed out (the loop below would not end)
+  if (!Number.isSafeInteger(k) || k < 0 || k > n) throw new RangeError(`modalityQuota: argument "k" expected an integer in [0, ${n}], received ${k}`);
   if (n === 0) return counts.map(() => 0);
   const exact = counts.map((c) => (k * c) / n);
   const quota = exact.map(Math.floor);

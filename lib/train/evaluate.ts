@@ -13,7 +13,7 @@ export interface EvalReport {
 
 export async function evaluate(model: Model, data: TokenDataset, opts: { batch: number; seqLen: number; batches: number; seed?: number }): Promise<EvalReport> {
   const M = model.modalities;
-  const loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed ?? 12345, 0, model.cfg.transfusion ?? { timesteps: 1000 });
+  const loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed ?? 12345, 0, model.cfg.transfusion);
   const noise = new Generator((opts.seed ?? 12345) * 2 + 1); // the same draws for every checkpoint: comparable numbers
   const sums = new Float64Array(M), counts = new Float64Array(M), correct = new Float64Array(M);
   let diffusion = 0, diffusionParts = 0;

@@ -160,17 +160,23 @@ export class Trainer {
     if (opts.batch % world !== 0) {
       throw new RangeError(`Trainer: the batch (${opts.batch} rows, the global batch of all ranks) must be a multiple of the world size (${world})`);
     }
-    this.loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed, 0, model.cfg.transfusion ?? { timesteps: 1000 });
+    this.loader = new PackedLoader(data, opts.seqLen, opts.batch, opts.seed, 0, model.cfg.transfusion);
     this.optimizer = new AdamW(model.parameters(), {
       beta1: opts.beta1, beta2: opts.beta2, eps: 1e-8, weightDecay: opts.weightDecay, clipNorm: opts.clipNorm,
     });
     this.#peak = model.device.isCuda ? peakFlops(deviceName) : undefined;
-    this.noise = new Generator(opts.seed * 2 + 1);
+    this.noise = new Generator(this.#noiseSeed(opts.seed * 2 + 1));
   }
 
   get config(): ModelConfig {
     return this.model.cfg;
   }
+  // Each rank noises its own pictures: one stream per rank (rank 0's is the single-process one), else
+  // the pictures of every rank would get the same noise.
+  #noiseSeed(base: number): number {
+    return base + this.rank * 1_000_003;
+  }
+
   get rank(): number {
     return this.parallel?.comm.rank ?? 0;
   }
@@ -350,7 +356,8 @@ export class Trainer {
     this.startStep = ck.train.step;
     this.tokens = ck.train.tokens;
     this.loader.setState(ck.train.loader);
-    if (ck.train.rng) this.noise.setState(ck.train.rng);
+    // rank 0 saved its stream; every rank continues at that position of its own one
+    if (ck.train.rng) this.noise.setState({ ...ck.train.rng, seed: this.#noiseSeed(ck.train.rng.seed) });
     if (Array.isArray(ck.train.history)) this.history.push(...(ck.train.history as StepReport[]));
   }
 

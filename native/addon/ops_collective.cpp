@@ -120,6 +120,14 @@ MIXT_ENTRY(comm_all_reduce) {
   auto bufs = tensor_list(info, 0, "commAllReduce", &backend);
   for (auto& b : bufs)
     if (b.view.dtype != bufs[0].view.dtype) throw Error("ERR_INVALID_ARG", "commAllReduce: tensors of one call must share a dtype");
+  // checked here, on the JS thread: a dtype refused later, on the communication thread or inside an open
+  // NCCL group, would leave every later collective failing or hanging
+  if (!bufs.empty()) {
+    const DType d = bufs[0].view.dtype;
+    const bool cpu = backend->device() < 0;
+    if (cpu ? !(d == DType::F32 || d == DType::F64) : !(d == DType::F32 || d == DType::BF16))
+      throw Error("ERR_INVALID_ARG", std::string("commAllReduce: tensors of dtype ") + dtype_name(d) + ", expected " + (cpu ? "f32 or f64 on the CPU" : "f32 or bf16 on CUDA"));
+  }
   tensor_collective("allReduce", *backend, std::move(bufs), all_reduce_bucket, [](const std::vector<TensorView>& v, void* stream) {
 #ifdef MIXT_WITH_CUDA
     nccl::all_reduce_sum(v, stream);

@@ -327,6 +327,7 @@ bool attention_enabled(int device) {
 
 bool try_attention_forward(const Stream& s, const AttentionArgs& a, const TensorView& out, const TensorView& lse) {
   if (a.q.dtype != DType::BF16 || (a.dim != 64 && a.dim != 128) || a.tokens == 0) return false;
+  if (a.tokens > INT32_MAX) return false;  // key tiles are walked with 32-bit token indices (-1 ends the walk)
   if ((reinterpret_cast<uintptr_t>(a.q.data) | reinterpret_cast<uintptr_t>(a.k.data) | reinterpret_cast<uintptr_t>(a.v.data)) & 15) return false;
   return a.dim == 64 ? launch<64>(s, a, out, lse) : launch<128>(s, a, out, lse);
 }

@@ -102,9 +102,12 @@ bool initialised() { return comm != nullptr; }
 
 void all_reduce_sum(const std::vector<TensorView>& bufs, void* stream) {
   want_ready("all_reduce_sum");
+  std::vector<int> codes;  // before the group opens: a throw inside it would leave the group open
+  for (const TensorView& b : bufs) codes.push_back(dtype_code(b.dtype));
   check(api.GroupStart(), "ncclGroupStart");
-  for (const TensorView& b : bufs) {
-    Result rc = api.AllReduce(b.data, b.data, size_t(b.numel()), dtype_code(b.dtype), kSum, comm, static_cast<cudaStream_t>(stream));
+  for (size_t i = 0; i < bufs.size(); i++) {
+    const TensorView& b = bufs[i];
+    Result rc = api.AllReduce(b.data, b.data, size_t(b.numel()), codes[i], kSum, comm, static_cast<cudaStream_t>(stream));
     if (rc != kSuccess) {
       api.GroupEnd();
       check(rc, "ncclAllReduce");
